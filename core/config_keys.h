@@ -1,0 +1,62 @@
+/*
+ * core/config_keys.h: every configuration key Spindle knows, in one table.
+ *
+ * Included by core/config.h with SP_CONFIG_KEY defined. A row is:
+ *
+ *   SP_CONFIG_KEY(ID, "kafka.name", TYPE, "default", MIN, MAX, "allowed", "doc")
+ *
+ * TYPE is INT (64-bit, MIN..MAX inclusive), BOOL, DOUBLE (MIN..MAX), STRING
+ * ("allowed" is a comma-separated set, or "" for any) or LIST (comma-separated
+ * strings). Names follow Kafka's where Kafka has the setting. To add a key,
+ * add a row; sp_config_int(cfg, SP_CFG_<ID>) then reads it.
+ */
+/* clang-format off */
+SP_CONFIG_KEY(NODE_ID, "node.id", INT, "1", 0, 2147483647, "",
+    "This broker's id in the cluster.")
+SP_CONFIG_KEY(LISTENERS, "listeners", LIST, "PLAINTEXT://127.0.0.1:9092", 0, 0, "",
+    "Comma-separated NAME://host:port listeners; port 0 picks a free port.")
+SP_CONFIG_KEY(ADVERTISED_LISTENERS, "advertised.listeners", LIST, "", 0, 0, "",
+    "Addresses given to clients; empty means the bound listeners.")
+SP_CONFIG_KEY(LOG_DIRS, "log.dirs", LIST, "./data", 0, 0, "",
+    "Directories that hold partition data.")
+SP_CONFIG_KEY(LOGGER_LEVEL, "logger.level", STRING, "info", 0, 0, "error,warn,info,debug,trace",
+    "Threshold of the process log on stderr.")
+SP_CONFIG_KEY(SMP, "smp", INT, "0", 0, 1024, "",
+    "Number of shards (one thread each); 0 means the CPUs the process may use.")
+SP_CONFIG_KEY(IO_URING_FEATURES, "io_uring.features", STRING, "auto", 0, 0, "",
+    "Cap io_uring features at a kernel version such as 6.1; auto uses what the kernel has.")
+SP_CONFIG_KEY(SHUTDOWN_DRAIN_MS, "shutdown.drain.ms", INT, "10000", 0, 3600000, "",
+    "On SIGTERM, how long in-flight requests may take to finish before exit.")
+SP_CONFIG_KEY(NUM_PARTITIONS, "num.partitions", INT, "1", 1, 1000000, "",
+    "Partitions of an auto-created topic.")
+SP_CONFIG_KEY(DEFAULT_REPLICATION_FACTOR, "default.replication.factor", INT, "1", 1, 32767, "",
+    "Replication factor of an auto-created topic.")
+SP_CONFIG_KEY(AUTO_CREATE_TOPICS_ENABLE, "auto.create.topics.enable", BOOL, "true", 0, 0, "",
+    "Create a topic when a client asks for metadata of one that does not exist.")
+SP_CONFIG_KEY(LOG_RETENTION_HOURS, "log.retention.hours", INT, "168", -1, 2147483647, "",
+    "Hours to keep a segment; used when log.retention.ms is not set.")
+SP_CONFIG_KEY(LOG_RETENTION_MS, "log.retention.ms", INT, "-2", -2, INT64_MAX, "",
+    "Milliseconds to keep a segment; -1 keeps forever, -2 (unset) defers to log.retention.hours.")
+SP_CONFIG_KEY(LOG_RETENTION_BYTES, "log.retention.bytes", INT, "-1", -1, INT64_MAX, "",
+    "Bytes a partition may keep before old segments go; -1 means no limit.")
+SP_CONFIG_KEY(LOG_SEGMENT_BYTES, "log.segment.bytes", INT, "1073741824", 4096, 2147483647, "",
+    "Size at which a segment is rolled.")
+SP_CONFIG_KEY(LOG_ROLL_HOURS, "log.roll.hours", INT, "168", 1, 2147483647, "",
+    "Age at which a segment is rolled even when not full.")
+SP_CONFIG_KEY(LOG_INDEX_INTERVAL_BYTES, "log.index.interval.bytes", INT, "4096", 0, 2147483647, "",
+    "Bytes between entries of the sparse offset index.")
+SP_CONFIG_KEY(LOG_FLUSH_INTERVAL_MESSAGES, "log.flush.interval.messages", INT, "9223372036854775807",
+    1, INT64_MAX, "",
+    "Messages accumulated before a forced flush; acks=all waits for a flush regardless.")
+SP_CONFIG_KEY(LOG_FLUSH_INTERVAL_MS, "log.flush.interval.ms", INT, "-1", -1, INT64_MAX, "",
+    "Maximum time data stays unflushed; -1 means only acks=all and the message count flush.")
+SP_CONFIG_KEY(MESSAGE_MAX_BYTES, "message.max.bytes", INT, "1048588", 0, 2147483647, "",
+    "Largest record batch the broker accepts.")
+SP_CONFIG_KEY(SOCKET_REQUEST_MAX_BYTES, "socket.request.max.bytes", INT, "104857600", 1024,
+    2147483647, "",
+    "Largest request frame; a bigger one closes the connection.")
+SP_CONFIG_KEY(MAX_CONNECTIONS, "max.connections", INT, "2147483647", 0, 2147483647, "",
+    "Connections the broker accepts in all; more are closed at once.")
+SP_CONFIG_KEY(CONNECTIONS_MAX_IDLE_MS, "connections.max.idle.ms", INT, "600000", -1, INT64_MAX, "",
+    "Idle connections are closed after this long; -1 never.")
+/* clang-format on */
