@@ -11,7 +11,7 @@
 #include "core/config.h"
 
 static const struct sp_config_def config_defs[SP_CFG_COUNT_] = {
-#define SP_CONFIG_KEY(id, name, type, def, min, max, allowed, doc)                                 \
+#define SP_CONFIG_KEY(id, name, type, def, min, max, allowed, doc) \
     [SP_CFG_##id] = {name, SP_CONFIG_##type, def, (double)(min), (double)(max), allowed, doc},
 #include "core/config_keys.h"
 #undef SP_CONFIG_KEY
@@ -100,8 +100,8 @@ static bool config_allowed(const char *allowed, const char *value)
 }
 
 /* Parses `text` as the key's type into `out`. 0 or -EINVAL with a reason. */
-static int config_parse(const struct sp_config_def *def, const char *text,
-                        struct config_value *out, char *err, size_t errlen)
+static int config_parse(const struct sp_config_def *def, const char *text, struct config_value *out,
+                        char *err, size_t errlen)
 {
     char *end = NULL;
 
@@ -115,8 +115,8 @@ static int config_parse(const struct sp_config_def *def, const char *text,
         }
         /* The bounds are exact for every limit in the table (powers near 2^63 excepted). */
         if ((double)n < def->min || (double)n > def->max) {
-            config_err(err, errlen, "%s: %lld is out of range [%.0f, %.0f]", def->name, n,
-                       def->min, def->max);
+            config_err(err, errlen, "%s: %lld is out of range [%.0f, %.0f]", def->name, n, def->min,
+                       def->max);
             return -EINVAL;
         }
         out->i = n;

@@ -52,9 +52,9 @@ struct sp_io_bufring;
 typedef void (*sp_io_done_fn)(struct sp_io_op *op, int32_t res, uint32_t flags);
 
 /* Completion flags. */
-#define SP_IO_F_MORE   (1u << 0) /* another completion for this op follows */
-#define SP_IO_F_BUFFER (1u << 1) /* data landed in a provided buffer: see sp_io_buffer_id() */
-#define SP_IO_F_NOTIF  (1u << 2) /* zero-copy send: the buffer is no longer referenced */
+#define SP_IO_F_MORE       (1u << 0) /* another completion for this op follows */
+#define SP_IO_F_BUFFER     (1u << 1) /* data landed in a provided buffer: see sp_io_buffer_id() */
+#define SP_IO_F_NOTIF      (1u << 2) /* zero-copy send: the buffer is no longer referenced */
 #define SP_IO_BUFFER_SHIFT 16
 
 static inline uint16_t sp_io_buffer_id(uint32_t flags)
@@ -95,8 +95,8 @@ struct sp_io_op {
     struct sp_io_op *next; /* implementation's intrusive links */
     int32_t res;
     uint32_t flags;
-    uint8_t opcode;   /* enum sp_io_opcode */
-    uint8_t state;    /* implementation's: idle, queued, in flight, completed */
+    uint8_t opcode;    /* enum sp_io_opcode */
+    uint8_t state;     /* implementation's: idle, queued, in flight, completed */
     uint16_t op_flags; /* SP_IO_MULTISHOT, SP_IO_DATASYNC, ... */
     int32_t fd;
     int32_t fd2;
@@ -127,8 +127,8 @@ enum sp_io_feature {
 };
 
 struct sp_io_params {
-    uint32_t entries;         /* submission queue size; 0 = default */
-    uint32_t kernel_cap;      /* cap features at this kernel: (major << 16) | minor; 0 = none */
+    uint32_t entries;          /* submission queue size; 0 = default */
+    uint32_t kernel_cap;       /* cap features at this kernel: (major << 16) | minor; 0 = none */
     uint32_t iowq_workers_max; /* cap on io-wq workers per ring; 0 = default */
 };
 
@@ -161,8 +161,7 @@ void sp_io_recv(struct sp_io *io, struct sp_io_op *op, int fd, void *buf, uint32
  * sp_io_bufring_recycle() once it has consumed the bytes. -ENOBUFS means the
  * ring ran dry and the op has ended; re-arm after recycling.
  */
-void sp_io_recv_multishot(struct sp_io *io, struct sp_io_op *op, int fd,
-                          struct sp_io_bufring *br);
+void sp_io_recv_multishot(struct sp_io *io, struct sp_io_op *op, int fd, struct sp_io_bufring *br);
 void sp_io_send(struct sp_io *io, struct sp_io_op *op, int fd, const void *buf, uint32_t len);
 /* iov (iovcnt entries) is borrowed until completion. */
 void sp_io_sendmsg(struct sp_io *io, struct sp_io_op *op, int fd, const struct iovec *iov,
@@ -189,8 +188,7 @@ void sp_io_close(struct sp_io *io, struct sp_io_op *op, int fd);
 void sp_io_renameat(struct sp_io *io, struct sp_io_op *op, int olddirfd, const char *oldpath,
                     int newdirfd, const char *newpath);
 void sp_io_unlinkat(struct sp_io *io, struct sp_io_op *op, int dirfd, const char *path, int flags);
-void sp_io_mkdirat(struct sp_io *io, struct sp_io_op *op, int dirfd, const char *path,
-                   mode_t mode);
+void sp_io_mkdirat(struct sp_io *io, struct sp_io_op *op, int dirfd, const char *path, mode_t mode);
 /* Completes with -ETIME after timeout_ns, or -ECANCELED when cancelled. */
 void sp_io_timeout(struct sp_io *io, struct sp_io_op *op, uint64_t timeout_ns);
 /* Asks for `target` to end early; `target` still completes (with -ECANCELED or its result). */

@@ -36,11 +36,11 @@ void sp_log_set_fd(int fd);
 
 void sp_log_write(enum sp_log_level level, const char *fmt, ...) SP_PRINTF(2, 3);
 
-#define sp_log_at(level, ...)                                                                      \
-    do {                                                                                           \
-        if ((level) <= sp_log_level_current) {                                                     \
-            sp_log_write((level), __VA_ARGS__);                                                    \
-        }                                                                                          \
+#define sp_log_at(level, ...)                   \
+    do {                                        \
+        if ((level) <= sp_log_level_current) {  \
+            sp_log_write((level), __VA_ARGS__); \
+        }                                       \
     } while (0)
 
 #define sp_log_error(...) sp_log_at(SP_LOG_ERROR, __VA_ARGS__)

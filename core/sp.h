@@ -18,10 +18,10 @@
 #include <stdbool.h>
 
 #if defined(__GNUC__)
-#define SP_LIKELY(x)   __builtin_expect(!!(x), 1)
-#define SP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SP_LIKELY(x)                    __builtin_expect(!!(x), 1)
+#define SP_UNLIKELY(x)                  __builtin_expect(!!(x), 0)
 #define SP_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
-#define SP_UNUSED __attribute__((unused))
+#define SP_UNUSED                       __attribute__((unused))
 #else
 #define SP_LIKELY(x)   (x)
 #define SP_UNLIKELY(x) (x)

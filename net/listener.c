@@ -132,8 +132,7 @@ static int parse_one(void *ctx, const char *item, size_t len)
     return 0;
 }
 
-int sp_listener_parse_list(const char *list, struct sp_listener_set *out, char *err,
-                           size_t errlen)
+int sp_listener_parse_list(const char *list, struct sp_listener_set *out, char *err, size_t errlen)
 {
     struct parse_ctx c = {out, err, errlen};
     memset(out, 0, sizeof(*out));

@@ -45,8 +45,7 @@ struct sp_listener_set {
  * Parses a `listeners`-style list into *out. Returns 0, or -EINVAL with a
  * reason naming the bad entry in err. Names must be unique.
  */
-int sp_listener_parse_list(const char *list, struct sp_listener_set *out, char *err,
-                           size_t errlen);
+int sp_listener_parse_list(const char *list, struct sp_listener_set *out, char *err, size_t errlen);
 
 /*
  * Creates, binds and listens on a socket for addr (SO_REUSEPORT, nonblocking,

@@ -62,19 +62,18 @@ static void test_set_and_errors(void)
 
     CHECK_EQ_INT(sp_config_set(cfg, "auto.create.topics.enable", "FALSE", err, sizeof(err)), 0);
     CHECK(!sp_config_bool(cfg, SP_CFG_AUTO_CREATE_TOPICS_ENABLE));
-    CHECK_EQ_INT(sp_config_set(cfg, "auto.create.topics.enable", "yes", err, sizeof(err)),
-                 -EINVAL);
+    CHECK_EQ_INT(sp_config_set(cfg, "auto.create.topics.enable", "yes", err, sizeof(err)), -EINVAL);
 
     CHECK_EQ_INT(sp_config_set(cfg, "logger.level", "debug", err, sizeof(err)), 0);
     CHECK_EQ_INT(sp_config_set(cfg, "logger.level", "loud", err, sizeof(err)), -EINVAL);
     CHECK(strstr(err, "logger.level") != NULL && strstr(err, "one of") != NULL);
 
-    CHECK_EQ_INT(sp_config_set(cfg, "log.flush.interval.messages", "9223372036854775807", err,
-                               sizeof(err)),
-                 0);
-    CHECK_EQ_INT(sp_config_set(cfg, "log.flush.interval.messages", "9223372036854775808", err,
-                               sizeof(err)),
-                 -EINVAL);
+    CHECK_EQ_INT(
+        sp_config_set(cfg, "log.flush.interval.messages", "9223372036854775807", err, sizeof(err)),
+        0);
+    CHECK_EQ_INT(
+        sp_config_set(cfg, "log.flush.interval.messages", "9223372036854775808", err, sizeof(err)),
+        -EINVAL);
 
     CHECK_EQ_INT(sp_config_set_pair(cfg, " smp = 3 ", err, sizeof(err)), 0);
     CHECK_EQ_INT(sp_config_int(cfg, SP_CFG_SMP), 3);
