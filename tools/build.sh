@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Configures (once) and builds Spindle into ./build (or $SPINDLE_BUILD_DIR).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${SPINDLE_BUILD_DIR:-$root/build}
+opts=(-Dbuildtype=debugoptimized)
+[ "${CI:-}" = 1 ] && opts+=(-Dwerror=true -Dhot_asserts=true)
+if [ ! -f "$build/build.ninja" ]; then
+    meson setup "$build" "$root" "${opts[@]}" >&2
+else
+    meson configure "$build" "${opts[@]}" >/dev/null
+fi
+ninja -C "$build" >&2
