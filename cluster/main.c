@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "cluster/meta_props.h"
 #include "core/log.h"
 #include "net/listener.h"
 
@@ -156,9 +157,24 @@ static int prepare_log_dir(void *ctx, const char *item, size_t len)
 
 struct broker {
     struct sp_config *cfg;
+    struct sp_meta_props meta;
     struct sp_listener_set listeners;
     int listen_fd[SP_LISTENERS_MAX];
 };
+
+/* Reads or writes meta.properties in every log dir: which cluster and node this is. */
+static int broker_identify(struct broker *b)
+{
+    char err[1024];
+    int32_t node_id = (int32_t)sp_config_int(b->cfg, SP_CFG_NODE_ID);
+    if (sp_meta_props_ensure(sp_config_str(b->cfg, SP_CFG_LOG_DIRS), node_id, &b->meta, err,
+                             sizeof(err)) < 0) {
+        sp_log_error("meta.properties: %s", err);
+        return -EINVAL;
+    }
+    sp_log_info("node %d of cluster %s", b->meta.node_id, b->meta.cluster_id);
+    return 0;
+}
 
 static int broker_listen(struct broker *b)
 {
@@ -273,7 +289,7 @@ int main(int argc, char **argv)
     sp_log_info("spindle %s starting, node.id=%lld", SPINDLE_VERSION,
                 (long long)sp_config_int(b.cfg, SP_CFG_NODE_ID));
     if (sp_config_list_each(sp_config_str(b.cfg, SP_CFG_LOG_DIRS), prepare_log_dir, NULL) != 0 ||
-        broker_listen(&b) < 0) {
+        broker_identify(&b) < 0 || broker_listen(&b) < 0) {
         broker_close(&b);
         sp_config_free(b.cfg);
         return 1;

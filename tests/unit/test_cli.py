@@ -93,6 +93,36 @@ def test_ready_and_stop(tmp, sig):
             p.wait()
 
 
+def read_props(path):
+    props = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line and not line.startswith("#"):
+                k, v = line.strip().split("=", 1)
+                props[k] = v
+    return props
+
+
+def test_identity(tmp):
+    """meta.properties is written once and checked at every start."""
+    p, line, data = start(tmp)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=20)
+    props = read_props(os.path.join(data, "meta.properties"))
+    check(props.get("node.id") == "1", "meta.properties has node.id")
+    cid = props.get("cluster.id", "")
+    check(re.match(r"^[A-Za-z0-9_-]{22}$", cid) is not None, "cluster.id looks like a Kafka id")
+    p, line, data = start(tmp)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=20)
+    check(read_props(os.path.join(data, "meta.properties")).get("cluster.id") == cid,
+          "cluster.id kept across restarts")
+    r = run("--set", "listeners=PLAINTEXT://127.0.0.1:0", "--set", "log.dirs=" + data,
+            "--set", "node.id=7")
+    check(r.returncode != 0 and "node.id=1" in r.stderr and "node.id=7" in r.stderr,
+          "a data dir of another node is refused")
+
+
 def test_port_in_use(tmp):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -112,5 +142,6 @@ with tempfile.TemporaryDirectory() as tmp:
     test_ready_and_stop(tmp, signal.SIGTERM)
     test_ready_and_stop(tmp, signal.SIGINT)
     test_port_in_use(tmp)
+    test_identity(tmp)
 
 sys.exit(1 if failures else 0)
