@@ -5,6 +5,18 @@
 
 #include <stdlib.h>
 
+void *sp_rd_alloc(struct sp_rd *rd, struct sp_arena *a, int32_t n, size_t size)
+{
+    if (n <= 0 || rd->err != 0) {
+        return NULL;
+    }
+    void *p = sp_arena_calloc(a, (size_t)n, size);
+    if (p == NULL) {
+        sp_rd_fail(rd, -ENOMEM);
+    }
+    return p;
+}
+
 void sp_wr_init(struct sp_wr *wr, struct sp_arena *a, size_t initial_cap)
 {
     wr->buf = NULL;

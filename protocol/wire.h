@@ -378,22 +378,55 @@ static inline void sp_rd_array_len(struct sp_rd *rd, int32_t *out, bool compact,
 
 /* Allocates n elements of size bytes from the arena, zeroed; fails the
  * reader with -ENOMEM when the arena is full. n <= 0 gives NULL. */
-static inline void *sp_rd_alloc(struct sp_rd *rd, struct sp_arena *a, int32_t n, size_t size)
+void *sp_rd_alloc(struct sp_rd *rd, struct sp_arena *a, int32_t n, size_t size);
+
+/* Walks the tagged fields of a flexible struct:
+ *
+ *   struct sp_rd_tags tags;
+ *   sp_rd_tags_begin(rd, &tags);
+ *   while (sp_rd_tags_next(rd, &tags)) {
+ *       switch (tags.tag) { case 0: read the value from &tags.sub; ... }
+ *       sp_rd_tags_end(rd, &tags);
+ *   }
+ *
+ * Unknown tags are skipped by sp_rd_tags_end; an error in tags.sub fails rd.
+ */
+struct sp_rd_tags {
+    uint32_t left; /* fields still to read */
+    uint32_t tag;
+    uint32_t size;
+    struct sp_rd sub; /* the current field's bytes */
+};
+
+static inline void sp_rd_tags_begin(struct sp_rd *rd, struct sp_rd_tags *t)
 {
-    if (n <= 0 || rd->err != 0) {
-        return NULL;
-    }
-    void *p = sp_arena_calloc(a, (size_t)n, size);
-    if (p == NULL) {
-        sp_rd_fail(rd, -ENOMEM);
-    }
-    return p;
+    sp_rd_uvarint(rd, &t->left);
 }
 
-/* Skips the value of an unknown tagged field (its size already read). */
-static inline void sp_rd_skip_tag(struct sp_rd *rd, uint32_t size)
+static inline bool sp_rd_tags_next(struct sp_rd *rd, struct sp_rd_tags *t)
 {
-    sp_rd_skip(rd, size);
+    if (rd->err != 0 || t->left == 0) {
+        return false;
+    }
+    t->left--;
+    sp_rd_uvarint(rd, &t->tag);
+    sp_rd_uvarint(rd, &t->size);
+    if (!sp_rd_need(rd, t->size)) {
+        return false;
+    }
+    t->sub.p = rd->p;
+    t->sub.end = rd->p + t->size;
+    t->sub.err = 0;
+    return true;
+}
+
+static inline void sp_rd_tags_end(struct sp_rd *rd, struct sp_rd_tags *t)
+{
+    if (t->sub.err != 0) {
+        sp_rd_fail(rd, t->sub.err);
+    } else if (rd->err == 0) {
+        rd->p += t->size;
+    }
 }
 
 /* ---- writer ---- */
