@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "protocol/batch.h"
+#include "protocol/compress.h"
 #include "tests/fuzz/fuzz.h"
 
 static void walk(const uint8_t *buf, size_t len)
@@ -18,13 +19,17 @@ static void walk(const uint8_t *buf, size_t len)
     }
     struct sp_slice recs = sp_batch_records(buf, &h);
     SP_ASSERT(recs.ptr + recs.len <= buf + len);
-    if (sp_batch_codec(&h) != SP_CODEC_NONE) {
+    struct sp_arena a;
+    sp_arena_init(&a, NULL, 0, FUZZ_ARENA_LIMIT);
+    int rc = sp_batch_records_decompress(buf, &h, &a, 1u << 20, &recs);
+    if (rc != 0) {
+        SP_ASSERT(rc == -EBADMSG || rc == -EMSGSIZE || rc == -ENOMEM);
+        sp_arena_destroy(&a);
         return;
     }
     struct sp_record_iter it;
     struct sp_record r;
     sp_record_iter_init(&it, &h, recs);
-    int rc;
     while ((rc = sp_record_iter_next(&it, &r)) == 1) {
         SP_ASSERT(r.key.ptr == NULL || r.key.ptr + r.key.len <= recs.ptr + recs.len);
         SP_ASSERT(r.value.ptr == NULL || r.value.ptr + r.value.len <= recs.ptr + recs.len);
@@ -35,6 +40,7 @@ static void walk(const uint8_t *buf, size_t len)
         }
     }
     SP_ASSERT(rc == 0 || rc == -EBADMSG);
+    sp_arena_destroy(&a);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

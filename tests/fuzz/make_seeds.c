@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "protocol/batch.h"
+#include "protocol/compress.h"
 #include "protocol/gen/kproto_test.h"
 #include "protocol/kproto.h"
 
@@ -120,6 +121,39 @@ static void seed_batches(const char *dir)
     }
 }
 
+static void seed_decompress(const char *dir, const char *batch_dir)
+{
+    static uint8_t in[2048], z[4096], buf[4096];
+    for (size_t i = 0; i < sizeof(in); i++) {
+        in[i] = (uint8_t)("spindle records "[i % 16] + (i / 300));
+    }
+    for (int c = SP_CODEC_GZIP; c <= SP_CODEC_ZSTD; c++) {
+        long n = sp_compress((enum sp_codec)c, 0, in, sizeof(in), z + 1, sizeof(z) - 1);
+        if (n < 0) {
+            exit(1);
+        }
+        z[0] = (uint8_t)(c - 1);
+        char name[64];
+        snprintf(name, sizeof(name), "%s", sp_codec_name((enum sp_codec)c));
+        write_file(dir, name, z, (size_t)n + 1);
+        /* And a compressed batch of that codec for fuzz_batch. */
+        struct sp_record_in recs[2] = {
+            {.key = sp_slice_make("k", 1), .value = sp_slice_make(in, 300), .timestamp = 5},
+            {.key = {NULL, 0}, .value = sp_slice_make(in + 300, 200), .timestamp = 6},
+        };
+        struct sp_batch_params p = {0, -1, (int16_t)c, -1, -1, -1};
+        struct sp_arena a;
+        sp_arena_init(&a, NULL, 0, 1 << 20);
+        int len = sp_batch_build_compressed(buf, sizeof(buf), &p, recs, 2, &a);
+        sp_arena_destroy(&a);
+        if (len < 0) {
+            exit(1);
+        }
+        snprintf(name, sizeof(name), "%s-2", sp_codec_name((enum sp_codec)c));
+        write_file(batch_dir, name, buf, (size_t)len);
+    }
+}
+
 static void make_dir(const char *root, const char *sub, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s", root, sub);
@@ -142,5 +176,9 @@ int main(int argc, char **argv)
     seed_messages(dir);
     make_dir(argv[1], "batch", dir, sizeof(dir));
     seed_batches(dir);
+    char batch_dir[4096];
+    snprintf(batch_dir, sizeof(batch_dir), "%s", dir);
+    make_dir(argv[1], "decompress", dir, sizeof(dir));
+    seed_decompress(dir, batch_dir);
     return 0;
 }
