@@ -233,4 +233,41 @@ int sp_io_mkdir_sync(struct sp_io *io, const char *path, mode_t mode);
 int sp_io_open_sync(struct sp_io *io, const char *path, int flags, mode_t mode);
 int sp_io_close_sync(struct sp_io *io, int fd);
 
+/* ---- Additions for the reactor ---------------------------------------- */
+
+/* "io_uring" or "sim". */
+const char *sp_io_impl_name(const struct sp_io *io);
+
+/*
+ * Wakes `target` from another thread: its current or next sp_io_poll()
+ * returns promptly. The wake-up is sticky: one sent before the target
+ * sleeps is not lost, it ends that sleep. `from` is the caller's own
+ * sp_io when the caller is a shard thread, or NULL from any other thread.
+ * With SP_IO_FEAT_MSG_RING on `from`, the wake-up is an IORING_OP_MSG_RING
+ * that rides on the caller's next sp_io_poll(); otherwise it is a write(2)
+ * to the target's eventfd, at once.
+ */
+void sp_io_wake(struct sp_io *from, struct sp_io *target);
+
+/*
+ * The eventfd that wakes `io`: writing 8 bytes (any nonzero count) to it
+ * is what sp_io_wake(NULL, io) does, and is async-signal-safe. -1 for the
+ * simulator, whose wake-ups are a flag.
+ */
+int sp_io_wake_fd(const struct sp_io *io);
+
+/* Packs a kernel version for sp_io_params.kernel_cap. */
+#define SP_IO_KERNEL(major, minor) (((uint32_t)(major) << 16) | (uint32_t)(minor))
+
+/*
+ * The kernel cap to use when params->kernel_cap is 0: the environment
+ * variable SPINDLE_IO_URING_FEATURES ("6.1"; unset, "" or "auto" = none).
+ * An unparsable value returns -EINVAL with *cap_out 0, and
+ * sp_io_create_uring() then fails rather than run uncapped unnoticed.
+ */
+int sp_io_kernel_cap_from_env(uint32_t *cap_out);
+
+/* The running kernel's version as SP_IO_KERNEL(major, minor). */
+uint32_t sp_io_kernel_version(void);
+
 #endif /* SP_CORE_IO_H */
