@@ -25,9 +25,10 @@
 #include "protocol/arena.h"
 #include "protocol/batch.h"
 
-#define SP_MSG_V0_HEADER_BYTES 26 /* offset, size, crc, magic, attributes, key and value lengths \
-                                   */
-#define SP_MSG_V1_HEADER_BYTES 34 /* the same plus the timestamp */
+/* Fixed bytes of a message: offset, size, crc, magic, attributes, key and
+ * value lengths; magic 1 adds the timestamp. */
+#define SP_MSG_V0_HEADER_BYTES 26
+#define SP_MSG_V1_HEADER_BYTES 34
 #define SP_NO_TIMESTAMP        (-1)
 /* Deepest nesting of compressed wrappers accepted (Kafka allows one). */
 #define SP_MSGSET_DEPTH_MAX 1
