@@ -7,6 +7,9 @@
  * or SIGINT. The first signal stops accepting, drains and flushes within
  * shutdown.drain.ms and exits 0; a second signal exits at once.
  *
+ * Shards (core/rx.h) start once the listeners are bound; the readiness line
+ * follows when every shard has initialised.
+ *
  * The readiness line is the one line this process writes on stdout, so
  * tests and scripts can wait for it instead of sleeping:
  *
@@ -24,7 +27,9 @@
 
 #include "core/config.h"
 #include "cluster/meta_props.h"
+#include "core/io.h"
 #include "core/log.h"
+#include "core/rx.h"
 #include "net/listener.h"
 
 #define SPINDLE_EXIT_USAGE 2
@@ -222,6 +227,32 @@ static void broker_close(struct broker *b)
     }
 }
 
+static int shard_init(void *ctx)
+{
+    (void)ctx;
+    sp_log_debug("shard %d of %u running", sp_rx_shard_id(), sp_rx_shard_count());
+    return 0;
+}
+
+static int broker_start_shards(struct broker *b)
+{
+    struct sp_rx_params p = {0};
+    struct sp_rx_hooks hooks = {.init = shard_init, .ctx = b};
+    p.shards = (uint32_t)sp_config_int(b->cfg, SP_CFG_SMP);
+    p.drain_ms = (uint32_t)sp_config_int(b->cfg, SP_CFG_SHUTDOWN_DRAIN_MS);
+    if (sp_io_parse_kernel_cap(sp_config_str(b->cfg, SP_CFG_IO_URING_FEATURES), &p.io.kernel_cap) <
+        0) {
+        sp_log_error("io_uring.features: '%s' is not auto or a kernel version such as 6.1",
+                     sp_config_str(b->cfg, SP_CFG_IO_URING_FEATURES));
+        return -EINVAL;
+    }
+    int rc = sp_rx_start(&p, &hooks);
+    if (rc < 0) {
+        sp_log_error("cannot start the shards: %s", strerror(-rc));
+    }
+    return rc;
+}
+
 /*
  * Waits for SIGTERM or SIGINT (blocked in every thread, so only this wait
  * sees them). Returns the signal number.
@@ -240,17 +271,44 @@ static int wait_signal(const sigset_t *set)
     }
 }
 
-/* Stops accepting, drains and flushes. A second signal meanwhile exits at once. */
-static void broker_shutdown(struct broker *b, const sigset_t *set)
+static int join_result;
+
+/* Waits for the shards to drain, then tells main with SIGUSR1. */
+static void *join_thread(void *arg)
+{
+    (void)arg;
+    join_result = sp_rx_join();
+    kill(getpid(), SIGUSR1);
+    return NULL;
+}
+
+/*
+ * Stops accepting, lets the shards drain and flush (bounded by
+ * shutdown.drain.ms), and returns the exit status. A second stop signal
+ * meanwhile exits at once.
+ */
+static int broker_shutdown(struct broker *b, const sigset_t *set)
 {
     broker_close(b);
-    /* Nothing is in flight yet: the request path arrives with the reactor. */
-    struct timespec none = {0, 0};
-    int sig = sigtimedwait(set, NULL, &none);
-    if (sig > 0) {
+    sp_rx_stop();
+    pthread_t joiner;
+    if (pthread_create(&joiner, NULL, join_thread, NULL) != 0) {
+        return sp_rx_join() == 0 ? 0 : 1;
+    }
+    for (;;) {
+        int sig = wait_signal(set);
+        if (sig == SIGUSR1) {
+            break;
+        }
         sp_log_warn("second signal (%s): exiting at once", strsignal(sig));
         _exit(1);
     }
+    pthread_join(joiner, NULL);
+    if (join_result < 0) {
+        sp_log_warn("drain did not finish within shutdown.drain.ms");
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -283,25 +341,31 @@ int main(int argc, char **argv)
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGTERM);
     sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     sp_log_info("spindle %s starting, node.id=%lld", SPINDLE_VERSION,
                 (long long)sp_config_int(b.cfg, SP_CFG_NODE_ID));
     if (sp_config_list_each(sp_config_str(b.cfg, SP_CFG_LOG_DIRS), prepare_log_dir, NULL) != 0 ||
-        broker_identify(&b) < 0 || broker_listen(&b) < 0) {
+        broker_identify(&b) < 0 || broker_listen(&b) < 0 || broker_start_shards(&b) < 0) {
         broker_close(&b);
         sp_config_free(b.cfg);
         return 1;
     }
-    sp_log_warn("this build binds its listeners but does not answer Kafka requests yet; "
-                "the request path arrives with the reactor and the broker");
+    sp_log_warn("this build runs its shards and binds its listeners but does not answer "
+                "Kafka requests yet");
     broker_print_ready(&b);
 
-    int sig = wait_signal(&stop_set);
+    int sig;
+    do {
+        sig = wait_signal(&stop_set);
+    } while (sig == SIGUSR1);
     sp_log_info("%s: stopping", strsignal(sig));
-    broker_shutdown(&b, &stop_set);
-    sp_log_info("stopped cleanly");
+    status = broker_shutdown(&b, &stop_set);
+    if (status == 0) {
+        sp_log_info("stopped cleanly");
+    }
     sp_config_free(b.cfg);
-    return 0;
+    return status;
 }

@@ -123,6 +123,21 @@ def test_identity(tmp):
           "a data dir of another node is refused")
 
 
+def test_shards(tmp):
+    """--smp starts that many shards, each logging as itself; all stop cleanly."""
+    p, line, data = start(tmp, "--smp", "3", "--set", "logger.level=debug")
+    check(line.startswith("spindle ready"), "ready with 3 shards: %r" % line)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=30)
+    err = p.stderr.read()
+    check(rc == 0, "3 shards stop with exit 0")
+    for i in range(3):
+        check("[shard %d]" % i in err, "shard %d logs as itself" % i)
+    r = run("--set", "io_uring.features=linux-six", "--set", "log.dirs=" + data,
+            "--set", "listeners=PLAINTEXT://127.0.0.1:0")
+    check(r.returncode != 0 and "io_uring.features" in r.stderr, "bad feature cap reported")
+
+
 def test_port_in_use(tmp):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -143,5 +158,6 @@ with tempfile.TemporaryDirectory() as tmp:
     test_ready_and_stop(tmp, signal.SIGINT)
     test_port_in_use(tmp)
     test_identity(tmp)
+    test_shards(tmp)
 
 sys.exit(1 if failures else 0)
