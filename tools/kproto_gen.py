@@ -1221,6 +1221,10 @@ def main():
                     help='compare a fresh generation with --out; exit 1 on any difference')
     ap.add_argument('--stats', action='store_true', help='print message and version counts')
     args = ap.parse_args()
+    # A checkout away from the specs (a CI clone) names them in the environment.
+    env_specs = os.environ.get('SPINDLE_KAFKA_SPECS')
+    if env_specs and not os.path.isdir(args.specs):
+        args.specs = env_specs
     if not os.path.isdir(args.specs):
         print('kproto_gen: no specs at %s' % args.specs, file=sys.stderr)
         return 77 if args.check else 2
