@@ -19,12 +19,23 @@ if [ $want_test = 1 ]; then
     pkgs="$pkgs $(read_list "$here/deps/test-packages.txt")"
 fi
 
+# A package counts as present when dpkg has it or, for the ones below, when
+# its command is already on PATH from elsewhere (NodeSource's nodejs bundles
+# npm, and Debian's npm package conflicts with it).
+provided_by_command() {
+    case "$1" in
+        nodejs) command -v node >/dev/null 2>&1 ;;
+        npm) command -v npm >/dev/null 2>&1 ;;
+        *) return 1 ;;
+    esac
+}
 missing=()
 for p in $pkgs; do
+    provided_by_command "$p" && continue
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
         missing+=("$p")
     fi
-done 2>/dev/null || true
+done
 
 if [ ${#missing[@]} -gt 0 ]; then
     if ! command -v apt-get >/dev/null 2>&1; then
@@ -42,7 +53,19 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "spindle: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq || echo "spindle: apt-get update failed; trying the install anyway" >&2
-    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
+        # One package that cannot be installed must not keep out the others;
+        # the build packages are still required, test ones only skip tests.
+        build_pkgs=" $(read_list "$here/deps/build-packages.txt" | tr '\n' ' ') "
+        for p in "${missing[@]}"; do
+            if ! $sudo apt-get install -y -qq --no-install-recommends "$p" >&2; then
+                case "$build_pkgs" in
+                    *" $p "*) echo "spindle: cannot install $p, which the build needs" >&2; exit 1 ;;
+                    *) echo "spindle: cannot install $p; tests that need it will be skipped" >&2 ;;
+                esac
+            fi
+        done
+    fi
 fi
 
 if [ $want_test = 1 ]; then
