@@ -23,7 +23,10 @@ seq = [0]
 def read_exact(sock, n):
     buf = b''
     while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
+        try:
+            chunk = sock.recv(n - len(buf))
+        except OSError:  # the other direction closed the socket
+            return None
         if not chunk:
             return None
         buf += chunk
@@ -59,7 +62,10 @@ def handle(client, broker_addr, listen_port, out_dir):
                 with open(os.path.join(out_dir, name), 'wb') as fh:
                     fh.write(frame)
             frame = frame.replace(pattern, patched)
-            client.sendall(struct.pack('>i', len(frame)) + frame)
+            try:
+                client.sendall(struct.pack('>i', len(frame)) + frame)
+            except OSError:
+                return
 
     threading.Thread(target=pump_responses, daemon=True).start()
     while True:
@@ -74,7 +80,11 @@ def handle(client, broker_addr, listen_port, out_dir):
             pending[corr] = tag
         with open(os.path.join(out_dir, '%s-req-%d-v%d.bin' % tag), 'wb') as fh:
             fh.write(frame)
-        upstream.sendall(struct.pack('>i', len(frame)) + frame)
+        try:
+            upstream.sendall(struct.pack('>i', len(frame)) + frame)
+        except OSError:
+            client.close()
+            return
 
 
 def main():

@@ -24,6 +24,9 @@ int main(void)
         return 1;
     }
     rd_kafka_mock_topic_create(mc, "vec", 1, 1);
+    /* KafkaJS's own topic: it cannot read the snappy, lz4 and zstd batches
+     * the other clients leave in "vec". */
+    rd_kafka_mock_topic_create(mc, "vec-js", 1, 1);
     printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
     fflush(stdout);
     while (getchar() != EOF) {
