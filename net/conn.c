@@ -1,0 +1,900 @@
+/*
+ * net/conn.c: listeners, connections and their ordered request queues
+ * (net/conn.h).
+ *
+ * Received bytes live in chunks. With a provided-buffer ring a chunk is one
+ * ring buffer (indexed by its buffer id); without one it is a budget-charged
+ * buffer of the shard's chunk pool that a plain recv filled. A chunk waits
+ * on its connection's input list until the framer has walked it, and is
+ * pinned by every request whose frame lies in place inside it:
+ *
+ *   conn input: [chunk 7: off..len] -> [chunk 9] -> NULL
+ *   chunk refs: 1 while on the input list + 1 per in-place request
+ *   refs 0: provided buffer recycled to the ring / pool chunk put back
+ *
+ * A connection's requests form a FIFO; the head's responses go out in one
+ * sendmsg as soon as a prefix of the queue is done:
+ *
+ *   q_head -> [done, resp] -> [done, none] -> [done, resp] -> [waiting] -> ...
+ *              \------------- one sendmsg -------------/
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/rx.h"
+#include "net/conn.h"
+#include "net/frame.h"
+
+#define ACCEPT_RETRY_MS 100
+#define PEER_NAME_MAX   64
+
+static_assert((SP_NET_BUFRING_COUNT & (SP_NET_BUFRING_COUNT - 1)) == 0, "ring size: power of 2");
+
+struct chunk {
+    uint8_t *data;
+    struct chunk *next;
+    uint32_t refs;
+    uint32_t off;
+    uint32_t len;
+    int32_t bid; /* provided buffer id, or -1 for a pool chunk */
+};
+
+struct net_listen {
+    struct sp_io_op op;
+    struct sp_io_op cancel_op;
+    struct sp_timer retry;
+    int fd;
+    uint16_t index;
+    bool armed;
+};
+
+struct conn {
+    struct sp_io_op recv_op;
+    struct sp_io_op send_op;
+    struct sp_io_op cancel_op;
+    struct sp_io_op close_op;
+    struct sp_timer idle_timer;
+    struct sp_timer stall_timer;
+    struct sp_task task;
+    int fd;
+    sp_handle h;
+    uint16_t listener;
+    struct sp_framer framer;
+    struct chunk *in_head, *in_tail; /* received, not yet framed */
+    struct chunk *rchunk;            /* plain recv target while armed */
+    struct sp_net_req *spare;        /* a request reserved before framing */
+    struct sp_net_req *q_head, *q_tail;
+    uint32_t q_count;
+    uint32_t batch_count; /* requests from q_head in the send in flight */
+    bool batch_close;     /* the batch ends with a request that closes */
+    struct iovec siov[SP_NET_SEND_IOV_MAX];
+    int siov_first, siov_count;
+    uint64_t last_ns;
+    bool task_queued, recv_armed, cancel_inflight, sending, closing, close_submitted;
+    bool draining, stalled, starved;
+    struct conn *prev, *next; /* the shard's open connections */
+    struct conn *starve_next; /* waiting for provided buffers */
+    char peer[PEER_NAME_MAX];
+};
+
+struct net_shard {
+    const struct sp_net_params *p;
+    struct sp_io *io;
+    struct sp_mem_budget *mem;
+    struct sp_io_bufring *br;
+    struct chunk *bufs; /* per provided buffer */
+    struct sp_pool chunk_pool;
+    struct sp_pool req_pool;
+    struct sp_handles conns;
+    struct net_listen lst[SP_LISTENERS_MAX];
+    int lst_count;
+    struct conn *all;
+    struct conn *starved;
+    struct sp_task starve_task;
+    bool starve_queued;
+    bool stopping;
+};
+
+static _Thread_local struct net_shard *ns;
+static atomic_int_least64_t conns_open;
+
+int64_t sp_net_connections(void)
+{
+    return atomic_load(&conns_open);
+}
+
+static void conn_kick(struct conn *c);
+static void conn_close(struct conn *c);
+static void conn_maybe_finish(struct conn *c);
+
+/* ---- chunks ---------------------------------------------------------- */
+
+static void chunk_unref(struct chunk *ch)
+{
+    SP_ASSERT(ch->refs > 0);
+    if (--ch->refs > 0) {
+        return;
+    }
+    if (ch->bid >= 0) {
+        sp_io_bufring_recycle(ns->br, (uint16_t)ch->bid);
+        if (ns->starved != NULL && !ns->starve_queued) {
+            ns->starve_queued = true;
+            sp_rx_defer(&ns->starve_task);
+        }
+    } else {
+        sp_pool_put(&ns->chunk_pool, ch);
+    }
+}
+
+static struct chunk *chunk_pool_get(void)
+{
+    struct chunk *ch = sp_pool_get(&ns->chunk_pool);
+    if (ch != NULL) {
+        memset(ch, 0, sizeof(*ch));
+        ch->data = (uint8_t *)(ch + 1);
+        ch->bid = -1;
+    }
+    return ch;
+}
+
+static void starve_run(struct sp_task *t)
+{
+    ns->starve_queued = false;
+    struct conn *c = ns->starved;
+    ns->starved = NULL;
+    while (c != NULL) {
+        struct conn *next = c->starve_next;
+        c->starved = false;
+        c->starve_next = NULL;
+        conn_kick(c);
+        c = next;
+    }
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+static void req_free(struct sp_net_req *req)
+{
+    if (req->resp != NULL) {
+        req->resp->sent(req->resp);
+        req->resp = NULL;
+    }
+    sp_pool_put(&ns->req_pool, req);
+}
+
+void sp_net_req_done(struct sp_net_req *req, struct sp_net_resp *resp, bool close)
+{
+    SP_ASSERT(!req->done);
+    SP_ASSERT(resp == NULL || resp->sent != NULL);
+    req->done = true;
+    req->resp = resp;
+    req->close = close;
+    /* Responses never borrow the frame, so its memory goes back at once. */
+    if (req->owned != NULL) {
+        sp_mem_free(ns->mem, req->owned, req->owned_len);
+        req->owned = NULL;
+    }
+    if (req->chunk != NULL) {
+        chunk_unref(req->chunk);
+        req->chunk = NULL;
+    }
+    struct conn *c = sp_handles_get(&ns->conns, req->conn);
+    if (c == NULL) {
+        req_free(req); /* the connection closed meanwhile */
+        return;
+    }
+    conn_kick(c);
+}
+
+/* ---- receiving and framing -------------------------------------------- */
+
+static void *frame_alloc(void *ctx, uint32_t size)
+{
+    return sp_mem_alloc(ns->mem, size);
+}
+
+static bool conn_may_read(const struct conn *c)
+{
+    return !c->closing && !c->draining && !c->stalled && c->q_count < SP_NET_INFLIGHT_MAX;
+}
+
+static void stall_fire(struct sp_timer *t)
+{
+    struct conn *c = sp_container_of(t, struct conn, stall_timer);
+    c->stalled = false;
+    conn_kick(c);
+}
+
+/* Memory or a request slot was refused: stop reading, retry shortly. */
+static void conn_stall(struct conn *c)
+{
+    c->stalled = true;
+    if (sp_rx_timer_start(&c->stall_timer, SP_NET_STALL_RETRY_MS, stall_fire) < 0) {
+        sp_log_warn("connection %s: cannot arm a timer: closing", c->peer);
+        conn_close(c);
+    }
+}
+
+static void conn_enqueue(struct conn *c, struct sp_net_req *req)
+{
+    req->next = NULL;
+    if (c->q_tail != NULL) {
+        c->q_tail->next = req;
+    } else {
+        c->q_head = req;
+    }
+    c->q_tail = req;
+    c->q_count++;
+}
+
+/* Walks received chunks into frames and hands each to the handler, while reading is allowed. */
+static void conn_process(struct conn *c)
+{
+    while (conn_may_read(c) && c->in_head != NULL) {
+        if (c->spare == NULL) {
+            c->spare = sp_pool_get(&ns->req_pool);
+            if (c->spare == NULL) {
+                conn_stall(c);
+                return;
+            }
+        }
+        struct chunk *ch = c->in_head;
+        const uint8_t *pos = ch->data + ch->off;
+        const uint8_t *end = ch->data + ch->len;
+        struct sp_slice frame = {0};
+        enum sp_frame_result r = sp_framer_feed(&c->framer, &pos, end, &frame, frame_alloc, c);
+        ch->off = (uint32_t)(pos - ch->data);
+        if (r == SP_FRAME_ERROR) {
+            sp_log_warn("connection %s: request size %d outside [1, %u]: closing", c->peer,
+                        c->framer.bad_size, c->framer.max_bytes);
+            conn_close(c);
+            return;
+        }
+        if (r == SP_FRAME_STALLED) {
+            conn_stall(c);
+            return;
+        }
+        struct sp_net_req *req = NULL;
+        if (r == SP_FRAME_IN_PLACE || r == SP_FRAME_ASSEMBLED) {
+            req = c->spare;
+            c->spare = NULL;
+            memset(req, 0, sizeof(*req));
+            req->frame = frame;
+            req->conn = c->h;
+            req->shard = (uint16_t)sp_rx_shard_id();
+            req->listener = c->listener;
+            if (r == SP_FRAME_IN_PLACE) {
+                ch->refs++;
+                req->chunk = ch;
+            } else {
+                req->owned = (uint8_t *)frame.ptr;
+                req->owned_len = (uint32_t)frame.len;
+            }
+            conn_enqueue(c, req);
+        }
+        if (ch->off == ch->len) {
+            c->in_head = ch->next;
+            if (c->in_head == NULL) {
+                c->in_tail = NULL;
+            }
+            chunk_unref(ch);
+        }
+        if (req != NULL) {
+            ns->p->handler.request(ns->p->handler.ctx, req);
+        }
+    }
+}
+
+static void conn_take_chunk(struct conn *c, struct chunk *ch)
+{
+    ch->next = NULL;
+    if (c->in_tail != NULL) {
+        c->in_tail->next = ch;
+    } else {
+        c->in_head = ch;
+    }
+    c->in_tail = ch;
+}
+
+static void recv_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+    struct conn *c = sp_container_of(op, struct conn, recv_op);
+    if (!(flags & SP_IO_F_MORE)) {
+        c->recv_armed = false;
+    }
+    struct chunk *ch = NULL;
+    if (flags & SP_IO_F_BUFFER) {
+        ch = &ns->bufs[sp_io_buffer_id(flags)];
+        ch->refs = 1;
+        ch->off = 0;
+        ch->len = res > 0 ? (uint32_t)res : 0;
+    } else if (c->rchunk != NULL && !c->recv_armed) {
+        ch = c->rchunk;
+        c->rchunk = NULL;
+        ch->refs = 1;
+        ch->off = 0;
+        ch->len = res > 0 ? (uint32_t)res : 0;
+    }
+    if (res > 0 && !c->closing) {
+        SP_ASSERT(ch != NULL);
+        c->last_ns = sp_rx_now_ns();
+        conn_take_chunk(c, ch);
+    } else if (ch != NULL) {
+        chunk_unref(ch);
+    }
+    if (res == -ENOBUFS && !c->closing) {
+        if (!c->starved) {
+            c->starved = true;
+            c->starve_next = ns->starved;
+            ns->starved = c;
+        }
+    } else if (res == 0 || (res < 0 && res != -ECANCELED)) {
+        if (!c->closing) {
+            sp_log_debug("connection %s: %s", c->peer,
+                         res == 0 ? "closed by peer" : strerror(-res));
+            conn_close(c);
+        }
+    }
+    if (c->closing) {
+        conn_maybe_finish(c);
+    } else {
+        conn_kick(c);
+    }
+}
+
+static void cancel_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+    struct conn *c = sp_container_of(op, struct conn, cancel_op);
+    c->cancel_inflight = false;
+    if (c->closing) {
+        conn_maybe_finish(c);
+    } else {
+        conn_kick(c);
+    }
+}
+
+static void conn_arm_recv(struct conn *c)
+{
+    if (sp_mem_pressure(ns->mem)) {
+        conn_stall(c);
+        return;
+    }
+    if (ns->br != NULL) {
+        sp_io_recv_multishot(ns->io, &c->recv_op, c->fd, ns->br);
+    } else {
+        c->rchunk = chunk_pool_get();
+        if (c->rchunk == NULL) {
+            conn_stall(c);
+            return;
+        }
+        sp_io_recv(ns->io, &c->recv_op, c->fd, c->rchunk->data, SP_NET_RECV_BUF_BYTES);
+    }
+    c->recv_armed = true;
+}
+
+static void conn_stop_recv(struct conn *c)
+{
+    /* A plain recv holds only its own chunk; a multishot one would keep taking ring buffers. */
+    if (c->recv_armed && ns->br != NULL && !c->cancel_inflight) {
+        c->cancel_inflight = true;
+        sp_io_cancel(ns->io, &c->cancel_op, &c->recv_op);
+    }
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static void send_submit(struct conn *c)
+{
+    c->sending = true;
+    sp_io_sendmsg(ns->io, &c->send_op, c->fd, &c->siov[c->siov_first],
+                  c->siov_count - c->siov_first);
+}
+
+/* Pops the requests of the batch just sent (or of an empty batch). */
+static void conn_pop_batch(struct conn *c)
+{
+    for (uint32_t i = 0; i < c->batch_count; i++) {
+        struct sp_net_req *req = c->q_head;
+        c->q_head = req->next;
+        if (c->q_head == NULL) {
+            c->q_tail = NULL;
+        }
+        c->q_count--;
+        req_free(req);
+    }
+    c->batch_count = 0;
+}
+
+static void send_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+    struct conn *c = sp_container_of(op, struct conn, send_op);
+    c->sending = false;
+    if (c->closing) {
+        conn_pop_batch(c);
+        conn_maybe_finish(c);
+        return;
+    }
+    if (res < 0) {
+        sp_log_debug("connection %s: send: %s", c->peer, strerror(-res));
+        conn_close(c);
+        return;
+    }
+    size_t left = (size_t)res;
+    while (c->siov_first < c->siov_count && left >= c->siov[c->siov_first].iov_len) {
+        left -= c->siov[c->siov_first].iov_len;
+        c->siov_first++;
+    }
+    if (c->siov_first < c->siov_count) {
+        struct iovec *v = &c->siov[c->siov_first];
+        v->iov_base = (uint8_t *)v->iov_base + left;
+        v->iov_len -= left;
+        send_submit(c);
+        return;
+    }
+    bool close = c->batch_close;
+    conn_pop_batch(c);
+    if (close) {
+        conn_close(c);
+        return;
+    }
+    conn_kick(c);
+}
+
+/*
+ * Sends the responses of the longest done prefix of the queue, in order,
+ * in one sendmsg. A request that asks to close ends the batch; the
+ * connection closes once what precedes it has gone out.
+ */
+static void conn_flush(struct conn *c)
+{
+    if (c->sending || c->closing) {
+        return;
+    }
+    c->batch_count = 0;
+    c->batch_close = false;
+    c->siov_first = 0;
+    c->siov_count = 0;
+    for (struct sp_net_req *r = c->q_head; r != NULL && r->done; r = r->next) {
+        int n = r->resp != NULL ? r->resp->iovcnt : 0;
+        if (c->siov_count + n > SP_NET_SEND_IOV_MAX) {
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            if (r->resp->iov[i].iov_len > 0) {
+                c->siov[c->siov_count++] = r->resp->iov[i];
+            }
+        }
+        c->batch_count++;
+        if (r->close) {
+            c->batch_close = true;
+            break;
+        }
+    }
+    if (c->siov_count > 0) {
+        send_submit(c);
+        return;
+    }
+    bool close = c->batch_close;
+    conn_pop_batch(c);
+    if (close) {
+        conn_close(c);
+    }
+}
+
+/* ---- the connection's task: one pass per tick ---------------------------- */
+
+static void conn_run(struct sp_task *t)
+{
+    struct conn *c = sp_container_of(t, struct conn, task);
+    c->task_queued = false;
+    if (!c->closing) {
+        conn_process(c);
+    }
+    if (!c->closing) {
+        conn_flush(c);
+    }
+    if (!c->closing && c->draining && c->q_head == NULL && !c->sending) {
+        conn_close(c);
+    }
+    if (c->closing) {
+        conn_maybe_finish(c);
+        return;
+    }
+    if (conn_may_read(c)) {
+        if (!c->recv_armed && !c->starved && c->in_head == NULL) {
+            conn_arm_recv(c);
+        }
+    } else {
+        conn_stop_recv(c);
+    }
+}
+
+static void conn_kick(struct conn *c)
+{
+    if (!c->task_queued) {
+        c->task_queued = true;
+        sp_rx_defer(&c->task);
+    }
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+static void conn_free(struct conn *c)
+{
+    sp_mem_free(ns->mem, c, sizeof(*c));
+    atomic_fetch_sub(&conns_open, 1);
+    sp_rx_release();
+}
+
+static void close_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+    conn_free(sp_container_of(op, struct conn, close_op));
+}
+
+static void conn_maybe_finish(struct conn *c)
+{
+    if (c->closing && !c->recv_armed && !c->sending && !c->cancel_inflight && !c->task_queued &&
+        !c->close_submitted) {
+        c->close_submitted = true;
+        if (c->rchunk != NULL) {
+            chunk_unref(c->rchunk);
+            c->rchunk = NULL;
+        }
+        sp_io_close(ns->io, &c->close_op, c->fd);
+    }
+}
+
+/*
+ * Closes at once: what is queued is dropped, requests the handler still
+ * holds free themselves when done. The memory goes when the ring has let
+ * go of every operation on the socket.
+ */
+static void conn_close(struct conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    sp_handles_del(&ns->conns, c->h);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        ns->all = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    if (c->starved) {
+        struct conn **pp = &ns->starved;
+        while (*pp != c) {
+            pp = &(*pp)->starve_next;
+        }
+        *pp = c->starve_next;
+        c->starved = false;
+    }
+    sp_rx_timer_cancel(&c->idle_timer);
+    sp_rx_timer_cancel(&c->stall_timer);
+    shutdown(c->fd, SHUT_RDWR);
+    if (c->recv_armed && ns->br != NULL && !c->cancel_inflight) {
+        c->cancel_inflight = true;
+        sp_io_cancel(ns->io, &c->cancel_op, &c->recv_op);
+    }
+    while (c->in_head != NULL) {
+        struct chunk *ch = c->in_head;
+        c->in_head = ch->next;
+        chunk_unref(ch);
+    }
+    c->in_tail = NULL;
+    void *partial = sp_framer_release(&c->framer);
+    if (partial != NULL) {
+        sp_mem_free(ns->mem, partial, c->framer.size);
+    }
+    if (c->spare != NULL) {
+        sp_pool_put(&ns->req_pool, c->spare);
+        c->spare = NULL;
+    }
+    /*
+     * The batch being sent stays queued (its bytes are the send op's) and
+     * goes when the send completes; done requests after it go now, the
+     * rest are left to the handler, whose sp_net_req_done() frees them.
+     */
+    uint32_t keep = c->sending ? c->batch_count : 0;
+    struct sp_net_req *last_kept = NULL;
+    struct sp_net_req *r = c->q_head;
+    for (uint32_t i = 0; i < keep; i++) {
+        last_kept = r;
+        r = r->next;
+    }
+    while (r != NULL) {
+        struct sp_net_req *next = r->next;
+        if (r->done) {
+            req_free(r);
+        }
+        r = next;
+    }
+    if (last_kept != NULL) {
+        last_kept->next = NULL;
+        c->q_tail = last_kept;
+        c->q_count = keep;
+    } else {
+        c->q_head = c->q_tail = NULL;
+        c->q_count = 0;
+        c->batch_count = 0;
+    }
+    conn_maybe_finish(c);
+}
+
+static void idle_fire(struct sp_timer *t)
+{
+    struct conn *c = sp_container_of(t, struct conn, idle_timer);
+    uint64_t idle_ns = (uint64_t)ns->p->idle_ms * 1000000ull;
+    uint64_t quiet_ns = sp_rx_now_ns() - c->last_ns;
+    if (quiet_ns >= idle_ns && c->q_head == NULL && !c->sending) {
+        sp_log_info("connection %s: idle for %lld ms (connections.max.idle.ms): closing", c->peer,
+                    (long long)ns->p->idle_ms);
+        conn_close(c);
+        return;
+    }
+    uint64_t next_ms = quiet_ns < idle_ns ? (idle_ns - quiet_ns) / 1000000ull + 1 : 1000;
+    if (sp_rx_timer_start(&c->idle_timer, next_ms, idle_fire) < 0) {
+        conn_close(c);
+    }
+}
+
+/* ---- accepting -------------------------------------------------------- */
+
+static void peer_name(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+            port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+            port = ntohs(in6->sin6_port);
+        }
+    }
+    snprintf(buf, len, "%s:%u", host, port);
+}
+
+static void conn_new(int fd, uint16_t listener)
+{
+    char peer[PEER_NAME_MAX];
+    peer_name(fd, peer, sizeof(peer));
+    int64_t max = ns->p->max_connections;
+    if (atomic_fetch_add(&conns_open, 1) >= max) {
+        atomic_fetch_sub(&conns_open, 1);
+        sp_log_warn("connection from %s refused: max.connections (%lld) reached", peer,
+                    (long long)max);
+        close(fd);
+        return;
+    }
+    struct conn *c = sp_mem_alloc(ns->mem, sizeof(*c));
+    if (c == NULL) {
+        atomic_fetch_sub(&conns_open, 1);
+        sp_log_warn("connection from %s refused: shard memory budget exhausted", peer);
+        close(fd);
+        return;
+    }
+    memset(c, 0, sizeof(*c));
+    c->h = sp_handles_put(&ns->conns, c);
+    if (c->h == SP_HANDLE_NONE) {
+        sp_mem_free(ns->mem, c, sizeof(*c));
+        atomic_fetch_sub(&conns_open, 1);
+        sp_log_warn("connection from %s refused: %u connections on this shard", peer,
+                    SP_NET_CONNS_SHARD_MAX);
+        close(fd);
+        return;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->fd = fd;
+    c->listener = listener;
+    memcpy(c->peer, peer, sizeof(peer));
+    c->recv_op.done = recv_done;
+    c->send_op.done = send_done;
+    c->cancel_op.done = cancel_done;
+    c->close_op.done = close_done;
+    c->task.fn = conn_run;
+    c->last_ns = sp_rx_now_ns();
+    sp_framer_init(&c->framer, ns->p->request_max_bytes);
+    c->next = ns->all;
+    if (ns->all != NULL) {
+        ns->all->prev = c;
+    }
+    ns->all = c;
+    sp_rx_hold();
+    sp_log_debug("connection from %s accepted", peer);
+    if (ns->p->idle_ms >= 0 &&
+        sp_rx_timer_start(&c->idle_timer, (uint64_t)ns->p->idle_ms + 1, idle_fire) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_kick(c);
+}
+
+static void accept_arm(struct net_listen *l)
+{
+    l->armed = true;
+    sp_io_accept(ns->io, &l->op, l->fd, true);
+}
+
+static void accept_retry(struct sp_timer *t)
+{
+    struct net_listen *l = sp_container_of(t, struct net_listen, retry);
+    if (!ns->stopping && !l->armed) {
+        accept_arm(l);
+    }
+}
+
+static void accept_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+    struct net_listen *l = sp_container_of(op, struct net_listen, op);
+    if (!(flags & SP_IO_F_MORE)) {
+        l->armed = false;
+    }
+    if (res >= 0) {
+        if (ns->stopping) {
+            close(res);
+        } else {
+            conn_new(res, l->index);
+        }
+    } else if (res != -ECANCELED && !ns->stopping) {
+        sp_log_warn("accept: %s", strerror(-res));
+        if (!l->armed) {
+            if (sp_rx_timer_start(&l->retry, ACCEPT_RETRY_MS, accept_retry) == 0) {
+                return;
+            }
+        }
+    }
+    if (l->armed) {
+        return;
+    }
+    if (ns->stopping) {
+        close(l->fd);
+        l->fd = -1;
+    } else {
+        accept_arm(l);
+    }
+}
+
+static void listen_cancel_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+}
+
+/* ---- the shard ----------------------------------------------------------- */
+
+static int net_buffers_init(void)
+{
+    uint64_t ring_bytes = (uint64_t)SP_NET_BUFRING_COUNT * SP_NET_RECV_BUF_BYTES;
+    if (sp_mem_reserve(ns->mem, ring_bytes) < 0) {
+        return -ENOMEM;
+    }
+    int rc = sp_io_bufring_create(ns->io, &ns->br, SP_NET_BUFRING_COUNT, SP_NET_RECV_BUF_BYTES);
+    if (rc < 0) {
+        sp_mem_release(ns->mem, ring_bytes);
+        ns->br = NULL;
+        sp_log_debug("no provided-buffer ring (%s): plain recv", strerror(-rc));
+        return 0;
+    }
+    ns->bufs = calloc(SP_NET_BUFRING_COUNT, sizeof(*ns->bufs));
+    if (ns->bufs == NULL) {
+        return -ENOMEM;
+    }
+    for (uint16_t i = 0; i < SP_NET_BUFRING_COUNT; i++) {
+        ns->bufs[i].data = sp_io_bufring_buf(ns->br, i);
+        ns->bufs[i].bid = i;
+    }
+    return 0;
+}
+
+int sp_net_shard_start(const struct sp_net_params *params)
+{
+    ns = calloc(1, sizeof(*ns));
+    if (ns == NULL) {
+        return -ENOMEM;
+    }
+    ns->p = params;
+    ns->io = sp_rx_io();
+    ns->mem = sp_rx_mem();
+    ns->starve_task.fn = starve_run;
+    int rc = sp_handles_init(&ns->conns, SP_NET_CONNS_SHARD_MAX);
+    if (rc < 0) {
+        return rc;
+    }
+    if (sp_pool_init(&ns->req_pool, ns->mem, sizeof(struct sp_net_req), 1u << 20) < 0 ||
+        sp_pool_init(&ns->chunk_pool, ns->mem,
+                     (uint32_t)(sizeof(struct chunk) + SP_NET_RECV_BUF_BYTES), 1u << 16) < 0) {
+        return -EINVAL;
+    }
+    rc = net_buffers_init();
+    if (rc < 0) {
+        return rc;
+    }
+    const struct sp_listener_set *set = params->listeners;
+    for (int i = 0; i < set->count; i++) {
+        struct sp_listener_addr a = set->addr[i];
+        struct net_listen *l = &ns->lst[i];
+        int fd = sp_listener_bind(&a, SOMAXCONN);
+        if (fd < 0) {
+            sp_log_error("shard %d: cannot listen on port %u: %s", sp_rx_shard_id(),
+                         (unsigned)a.port, strerror(-fd));
+            return fd;
+        }
+        l->fd = fd;
+        l->index = (uint16_t)i;
+        l->op.done = accept_done;
+        l->cancel_op.done = listen_cancel_done;
+        ns->lst_count = i + 1;
+        accept_arm(l);
+    }
+    sp_log_debug("accepting with %s", ns->br != NULL ? "provided buffers" : "plain recv");
+    return 0;
+}
+
+void sp_net_shard_stop(void)
+{
+    if (ns == NULL) {
+        return;
+    }
+    ns->stopping = true;
+    for (int i = 0; i < ns->lst_count; i++) {
+        struct net_listen *l = &ns->lst[i];
+        sp_rx_timer_cancel(&l->retry);
+        if (l->armed) {
+            sp_io_cancel(ns->io, &l->cancel_op, &l->op);
+        } else if (l->fd >= 0) {
+            close(l->fd);
+            l->fd = -1;
+        }
+    }
+    for (struct conn *c = ns->all; c != NULL; c = c->next) {
+        c->draining = true;
+        conn_kick(c);
+    }
+}
+
+void sp_net_shard_fini(void)
+{
+    if (ns == NULL) {
+        return;
+    }
+    /* Only connections the drain gave up on are left; their memory goes with the shard. */
+    for (struct conn *c = ns->all; c != NULL; c = c->next) {
+        close(c->fd);
+        atomic_fetch_sub(&conns_open, 1);
+    }
+    for (int i = 0; i < ns->lst_count; i++) {
+        if (ns->lst[i].fd >= 0) {
+            close(ns->lst[i].fd);
+        }
+    }
+    if (ns->all == NULL && ns->req_pool.objs_used == 0 && ns->chunk_pool.objs_used == 0) {
+        sp_pool_fini(&ns->req_pool);
+        sp_pool_fini(&ns->chunk_pool);
+        if (ns->br != NULL) {
+            sp_io_bufring_destroy(ns->io, ns->br);
+            sp_mem_release(ns->mem, (uint64_t)SP_NET_BUFRING_COUNT * SP_NET_RECV_BUF_BYTES);
+        }
+        free(ns->bufs);
+    }
+    sp_handles_fini(&ns->conns);
+    free(ns);
+    ns = NULL;
+}
