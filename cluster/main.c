@@ -7,8 +7,11 @@
  * or SIGINT. The first signal stops accepting, drains and flushes within
  * shutdown.drain.ms and exits 0; a second signal exits at once.
  *
- * Shards (core/rx.h) start once the listeners are bound; the readiness line
- * follows when every shard has initialised.
+ * The listeners are bound here first, to resolve port 0; then every shard
+ * (core/rx.h) binds its own SO_REUSEPORT socket to the same port and serves
+ * its connections (net/conn.h, cluster/dispatch.h), and these first sockets
+ * are closed so that no connection waits on a socket nobody accepts from.
+ * The readiness line follows.
  *
  * The readiness line is the one line this process writes on stdout, so
  * tests and scripts can wait for it instead of sleeping:
@@ -25,11 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "cluster/dispatch.h"
 #include "cluster/meta_props.h"
+#include "core/config.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "core/rx.h"
+#include "net/conn.h"
 #include "net/listener.h"
 
 #define SPINDLE_EXIT_USAGE 2
@@ -164,7 +169,10 @@ struct broker {
     struct sp_config *cfg;
     struct sp_meta_props meta;
     struct sp_listener_set listeners;
+    struct sp_listener_set advertised; /* per bound listener: what clients are told */
     int listen_fd[SP_LISTENERS_MAX];
+    struct sp_net_params net;
+    struct sp_dispatch_params dispatch;
 };
 
 /* Reads or writes meta.properties in every log dir: which cluster and node this is. */
@@ -227,17 +235,76 @@ static void broker_close(struct broker *b)
     }
 }
 
+/*
+ * What clients are told for each bound listener: the advertised.listeners
+ * entry of the same name where there is one, with the bound host and port
+ * filling what it leaves empty or 0; this machine's name for a listener on
+ * every address.
+ */
+static int broker_advertise(struct broker *b)
+{
+    struct sp_listener_set adv = {0};
+    const char *list = sp_config_str(b->cfg, SP_CFG_ADVERTISED_LISTENERS);
+    char err[512];
+    if (list[0] != '\0' && sp_listener_parse_list(list, &adv, err, sizeof(err)) < 0) {
+        sp_log_error("advertised.listeners: %s", err);
+        return -EINVAL;
+    }
+    b->advertised = b->listeners;
+    for (int i = 0; i < b->listeners.count; i++) {
+        struct sp_listener_addr *a = &b->advertised.addr[i];
+        for (int j = 0; j < adv.count; j++) {
+            if (strcmp(adv.addr[j].name, a->name) == 0) {
+                if (adv.addr[j].host[0] != '\0') {
+                    memcpy(a->host, adv.addr[j].host, sizeof(a->host));
+                }
+                if (adv.addr[j].port != 0) {
+                    a->port = adv.addr[j].port;
+                }
+            }
+        }
+        if (a->host[0] == '\0' && gethostname(a->host, sizeof(a->host) - 1) < 0) {
+            snprintf(a->host, sizeof(a->host), "localhost");
+        }
+    }
+    return 0;
+}
+
 static int shard_init(void *ctx)
 {
-    (void)ctx;
+    struct broker *b = ctx;
     sp_log_debug("shard %d of %u running", sp_rx_shard_id(), sp_rx_shard_count());
-    return 0;
+    return sp_net_shard_start(&b->net);
+}
+
+static void shard_stopping(void *ctx)
+{
+    sp_net_shard_stop();
+}
+
+static void shard_fini(void *ctx)
+{
+    sp_net_shard_fini();
 }
 
 static int broker_start_shards(struct broker *b)
 {
+    b->dispatch.node_id = b->meta.node_id;
+    b->dispatch.cluster_id = b->meta.cluster_id;
+    b->dispatch.advertised = &b->advertised;
+    if (sp_dispatch_init(&b->dispatch) < 0) {
+        return -EINVAL;
+    }
+    b->net.listeners = &b->listeners;
+    b->net.request_max_bytes = (uint32_t)sp_config_int(b->cfg, SP_CFG_SOCKET_REQUEST_MAX_BYTES);
+    b->net.max_connections = sp_config_int(b->cfg, SP_CFG_MAX_CONNECTIONS);
+    b->net.idle_ms = sp_config_int(b->cfg, SP_CFG_CONNECTIONS_MAX_IDLE_MS);
+    b->net.handler.request = sp_dispatch_request;
+    b->net.handler.ctx = b;
+
     struct sp_rx_params p = {0};
-    struct sp_rx_hooks hooks = {.init = shard_init, .ctx = b};
+    struct sp_rx_hooks hooks = {
+        .init = shard_init, .stopping = shard_stopping, .fini = shard_fini, .ctx = b};
     p.shards = (uint32_t)sp_config_int(b->cfg, SP_CFG_SMP);
     p.drain_ms = (uint32_t)sp_config_int(b->cfg, SP_CFG_SHUTDOWN_DRAIN_MS);
     if (sp_io_parse_kernel_cap(sp_config_str(b->cfg, SP_CFG_IO_URING_FEATURES), &p.io.kernel_cap) <
@@ -249,8 +316,11 @@ static int broker_start_shards(struct broker *b)
     int rc = sp_rx_start(&p, &hooks);
     if (rc < 0) {
         sp_log_error("cannot start the shards: %s", strerror(-rc));
+        return rc;
     }
-    return rc;
+    /* Every shard now accepts on its own socket: the first ones would only hold connections. */
+    broker_close(b);
+    return 0;
 }
 
 /*
@@ -348,13 +418,12 @@ int main(int argc, char **argv)
     sp_log_info("spindle %s starting, node.id=%lld", SPINDLE_VERSION,
                 (long long)sp_config_int(b.cfg, SP_CFG_NODE_ID));
     if (sp_config_list_each(sp_config_str(b.cfg, SP_CFG_LOG_DIRS), prepare_log_dir, NULL) != 0 ||
-        broker_identify(&b) < 0 || broker_listen(&b) < 0 || broker_start_shards(&b) < 0) {
+        broker_identify(&b) < 0 || broker_listen(&b) < 0 || broker_advertise(&b) < 0 ||
+        broker_start_shards(&b) < 0) {
         broker_close(&b);
         sp_config_free(b.cfg);
         return 1;
     }
-    sp_log_warn("this build runs its shards and binds its listeners but does not answer "
-                "Kafka requests yet");
     broker_print_ready(&b);
 
     int sig;

@@ -1,0 +1,146 @@
+/* cluster/dispatch.c: decoding, routing and answering requests (cluster/dispatch.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/dispatch_impl.h"
+#include "core/log.h"
+
+#define DREQ_ARENA_FIRST_BYTES 2048
+#define DREQ_ARENA_BASE_BYTES  (16u << 20) /* plus 8 per frame byte: decoded arrays */
+#define DREQ_RESP_INITIAL      256
+
+const struct sp_api_handler sp_api_handlers[] = {
+    {3, 0, 12, sp_api_metadata},
+    {KPROTO_API_KEY_API_VERSIONS, 0, 4, sp_api_versions},
+};
+const int sp_api_handlers_count = (int)SP_ARRAY_LEN(sp_api_handlers);
+
+static const struct sp_dispatch_params *dparams;
+
+/* One request's memory: the response, and the arena it and the decoded request live in. */
+struct dreq {
+    struct sp_net_resp resp;
+    struct sp_arena arena;
+    uint8_t first[DREQ_ARENA_FIRST_BYTES];
+};
+
+int sp_dispatch_init(const struct sp_dispatch_params *params)
+{
+    for (int i = 0; i < sp_api_handlers_count; i++) {
+        const struct sp_api_handler *h = &sp_api_handlers[i];
+        const struct kproto_api *api = kproto_api_get(h->key);
+        if (api == NULL || h->min_version < api->min_version || h->max_version > api->stable_max) {
+            sp_log_error("handler for ApiKey %d claims versions %d..%d beyond the specs", h->key,
+                         h->min_version, h->max_version);
+            return -EINVAL;
+        }
+        if (i > 0 && sp_api_handlers[i - 1].key >= h->key) {
+            sp_log_error("handler table not ordered by key at %d", h->key);
+            return -EINVAL;
+        }
+    }
+    dparams = params;
+    return 0;
+}
+
+static const struct sp_api_handler *handler_find(int16_t key)
+{
+    for (int i = 0; i < sp_api_handlers_count; i++) {
+        if (sp_api_handlers[i].key == key) {
+            return &sp_api_handlers[i];
+        }
+    }
+    return NULL;
+}
+
+static void dreq_sent(struct sp_net_resp *resp)
+{
+    struct dreq *d = sp_container_of(resp, struct dreq, resp);
+    sp_arena_destroy(&d->arena);
+    free(d);
+}
+
+static void dreq_close(struct sp_net_req *req, struct dreq *d)
+{
+    sp_arena_destroy(&d->arena);
+    free(d);
+    sp_net_req_done(req, NULL, true);
+}
+
+static int16_t clamp_version(int16_t v, const struct sp_api_handler *h)
+{
+    return v < h->min_version ? h->min_version : v > h->max_version ? h->max_version : v;
+}
+
+void sp_dispatch_request(void *ctx, struct sp_net_req *req)
+{
+    struct dreq *d = malloc(sizeof(*d));
+    if (d == NULL) {
+        sp_log_warn("out of memory for a request: closing its connection");
+        sp_net_req_done(req, NULL, true);
+        return;
+    }
+    sp_arena_init(&d->arena, d->first, sizeof(d->first),
+                  DREQ_ARENA_BASE_BYTES + 8 * (size_t)req->frame.len);
+
+    /* An unknown key cannot even be framed as a header: say which it was. */
+    int16_t key = req->frame.len >= 2 ? (int16_t)sp_load_be16(req->frame.ptr) : -1;
+    const struct kproto_api *api = kproto_api_get(key);
+    const struct sp_api_handler *h = handler_find(key);
+    if (api == NULL || h == NULL) {
+        sp_log_warn("request with %s ApiKey %d (%s): closing the connection",
+                    api == NULL ? "unknown" : "unserved", key, api != NULL ? api->name : "?");
+        dreq_close(req, d);
+        return;
+    }
+    struct sp_rd rd;
+    struct kproto_request_header hdr;
+    sp_rd_init(&rd, req->frame.ptr, req->frame.len);
+    if (kproto_request_header_read(&rd, &d->arena, &hdr) != 0) {
+        sp_log_warn("malformed %s request header: closing the connection", api->name);
+        dreq_close(req, d);
+        return;
+    }
+    int16_t version = hdr.RequestApiVersion;
+    struct sp_api_call call = {dparams, req->listener, version, 0, NULL, &d->arena};
+    bool supported = version >= h->min_version && version <= h->max_version;
+    if (!supported) {
+        call.error = SP_KERR_UNSUPPORTED_VERSION;
+        /* ApiVersions answers at v0, which every client reads (KIP-511). */
+        call.version = key == KPROTO_API_KEY_API_VERSIONS ? 0 : clamp_version(version, h);
+        sp_log_debug("%s v%d unsupported: answering v%d with UNSUPPORTED_VERSION", api->name,
+                     version, call.version);
+    }
+    /* Unsupported versions are read as the closest one, for what can be echoed back. */
+    void *body = sp_arena_alloc(&d->arena, api->request->size);
+    if (body != NULL && api->request->decode(&rd, &d->arena, call.version, body) == 0) {
+        call.body = body;
+    } else if (supported) {
+        sp_log_warn("malformed %s v%d request: closing the connection", api->name, version);
+        dreq_close(req, d);
+        return;
+    }
+    void *resp = sp_arena_alloc(&d->arena, api->response->size);
+    struct sp_wr wr;
+    sp_wr_init(&wr, &d->arena, DREQ_RESP_INITIAL);
+    int rc = -ENOMEM;
+    if (resp != NULL) {
+        api->response->init(resp);
+        rc = h->fn(&call, resp);
+    }
+    if (rc == 0) {
+        rc = kproto_response_frame_write(&wr, api, call.version, hdr.CorrelationId, resp);
+    }
+    if (rc != 0) {
+        sp_log_warn("cannot answer %s v%d: %s: closing the connection", api->name, version,
+                    strerror(-rc));
+        dreq_close(req, d);
+        return;
+    }
+    d->resp.iov[0].iov_base = wr.buf;
+    d->resp.iov[0].iov_len = wr.len;
+    d->resp.iovcnt = 1;
+    d->resp.sent = dreq_sent;
+    sp_net_req_done(req, &d->resp, false);
+}
