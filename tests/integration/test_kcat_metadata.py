@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""kcat -L against a real broker: this broker's id, host and port, and a
+requested missing topic with its error."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Broker  # noqa: E402
+
+exe, smp = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "2")
+if shutil.which("kcat") is None:
+    print("SKIP: kcat is not installed (apt install kcat)")
+    sys.exit(77)
+
+with Broker(exe, extra=["--smp", smp]) as b:
+    out = subprocess.run(["kcat", "-b", b.bootstrap, "-L", "-J", "-t", "missing-topic"],
+                         capture_output=True, text=True, timeout=30)
+    rc = b.stop()
+    md = json.loads(out.stdout)
+    brokers = md["brokers"]
+    topics = {t["topic"]: t for t in md["topics"]}
+    ok = (brokers == [{"id": 1, "name": b.bootstrap}] and md["controllerid"] == 1
+          and "missing-topic" in topics and "Unknown topic" in topics["missing-topic"]["error"]
+          and rc == 0)
+    if not ok:
+        print("FAIL: kcat saw %s (exit %s)\n%s\n%s" % (out.stdout, rc, out.stderr, b.log_text()))
+        sys.exit(1)
+    print("ok:", out.stdout.strip())

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Raw-socket tests of the connection layer and the dispatcher: pipelining,
+framing limits, malformed input, version negotiation, many connections,
+max.connections and connections.max.idle.ms. The broker must survive all of
+it and exit 0 on SIGTERM."""
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Broker  # noqa: E402
+import kwire  # noqa: E402
+
+exe = sys.argv[1]
+smp = sys.argv[2] if len(sys.argv) > 2 else "2"
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+    else:
+        print("ok:", what)
+
+
+def connect(b):
+    s = socket.create_connection((b.host, b.port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def wait_log(b, text, timeout=5.0):
+    """The broker's stderr is read by a thread: give it time to catch up."""
+    deadline = time.time() + timeout
+    while text not in b.log_text() and time.time() < deadline:
+        time.sleep(0.02)
+    return text in b.log_text()
+
+
+def final_api_versions(b, what):
+    with connect(b) as s:
+        s.sendall(kwire.api_versions(4242))
+        corr, err, keys = kwire.parse_api_versions_v0(kwire.read_frame(s))
+        check(corr == 4242 and err == 0 and 18 in keys and 3 in keys, what)
+
+
+def run_main(b):
+    # Pipelined requests of several APIs and versions, answered in order.
+    with connect(b) as s:
+        reqs = [kwire.api_versions(1), kwire.metadata_v1(2, ["nope"]), kwire.api_versions(3, 3),
+                kwire.metadata_flex(4, ["x", "y"]), kwire.api_versions(5)]
+        s.sendall(b"".join(reqs))
+        corrs = []
+        for _ in reqs:
+            f = kwire.read_frame(s)
+            corrs.append(struct.unpack(">i", f[:4])[0])
+        check(corrs == [1, 2, 3, 4, 5], "pipelined responses in request order %s" % corrs)
+
+    # ApiVersions v0: exactly ApiVersions 0..4 and Metadata 0..12.
+    with connect(b) as s:
+        s.sendall(kwire.api_versions(7))
+        corr, err, keys = kwire.parse_api_versions_v0(kwire.read_frame(s))
+        check(corr == 7 and err == 0 and keys == {18: (0, 4), 3: (0, 12)},
+              "ApiVersions lists exactly what has a handler: %s" % keys)
+
+    # ApiVersions v99: the v0 fallback with error 35 and the list.
+    with connect(b) as s:
+        s.sendall(kwire.api_versions(8, 99))
+        corr, err, keys = kwire.parse_api_versions_v0(kwire.read_frame(s))
+        check(corr == 8 and err == 35 and keys.get(18) == (0, 4),
+              "ApiVersions v99 gets v0 with UNSUPPORTED_VERSION and the list")
+
+    # Metadata v1 for a missing topic: the broker, and error 3 on the topic.
+    with connect(b) as s:
+        s.sendall(kwire.metadata_v1(9, ["missing"]))
+        f = kwire.read_frame(s)
+        corr, nb = struct.unpack(">ii", f[:8])
+        node, hl = struct.unpack(">ih", f[8:14])
+        host = f[14:14 + hl].decode()
+        (port,) = struct.unpack(">i", f[14 + hl:18 + hl])
+        check(corr == 9 and nb == 1 and node == 1 and host == b.host and port == b.port,
+              "Metadata v1 names this broker (%s %s:%s)" % (node, host, port))
+        check(f.find(b"\x00\x03" + struct.pack(">h", 7) + b"missing") >= 0,
+              "Metadata v1: missing topic has UNKNOWN_TOPIC_OR_PARTITION")
+
+        # Unsupported Metadata version: error 35 on the topic, connection kept.
+        s.sendall(kwire.metadata_flex(10, ["t13"], version=13))
+        f = kwire.read_frame(s)
+        check(struct.unpack(">i", f[:4])[0] == 10 and f.find(b"\x00\x23\x04t13") >= 0,
+              "Metadata v13 answers UNSUPPORTED_VERSION on its topic")
+        s.sendall(kwire.api_versions(11))
+        check(struct.unpack(">i", kwire.read_frame(s)[:4])[0] == 11,
+              "connection stays open after an unsupported version")
+
+    # A frame sent one byte at a time.
+    with connect(b) as s:
+        for byte in kwire.metadata_v1(12, ["slow"]):
+            s.send(bytes([byte]))
+            time.sleep(0.001)
+        check(struct.unpack(">i", kwire.read_frame(s)[:4])[0] == 12,
+              "a request sent byte by byte is answered")
+
+    # A large frame (well above one receive buffer) is assembled and answered.
+    with connect(b) as s:
+        topics = ["t%05d" % i for i in range(5000)]
+        s.sendall(kwire.metadata_v1(13, topics))
+        f = kwire.read_frame(s)
+        check(struct.unpack(">i", f[:4])[0] == 13 and f.count(b"\x00\x03\x00\x06t") == 5000,
+              "a 5000-topic Metadata request spanning buffers is answered in full")
+
+    # Errors that close the connection.
+    cases = [
+        ("oversized frame", struct.pack(">i", 200 * 1024 * 1024) + b"x" * 16),
+        ("negative size", struct.pack(">i", -5) + b"x" * 16),
+        ("zero size", struct.pack(">i", 0)),
+        ("garbage header", struct.pack(">i", 3) + b"\x00\x12\x00"),
+        ("unknown ApiKey", kwire.request(9999, 0, 1)),
+        ("ApiKey without a handler (Produce)", kwire.request(0, 9, 1, b"\x00" * 20)),
+        ("malformed Metadata body", kwire.request(3, 1, 1, b"\x00\x00\x00\x05\x00")),
+    ]
+    for what, data in cases:
+        with connect(b) as s:
+            s.sendall(data)
+            check(kwire.is_closed(s), "%s closes the connection" % what)
+
+    # Many concurrent connections, all answered.
+    socks = [connect(b) for _ in range(200)]
+    for i, s in enumerate(socks):
+        s.sendall(kwire.api_versions(1000 + i))
+    ok = 0
+    for i, s in enumerate(socks):
+        if struct.unpack(">i", kwire.read_frame(s)[:4])[0] == 1000 + i:
+            ok += 1
+        s.close()
+    check(ok == 200, "200 concurrent connections answered (%d)" % ok)
+
+    # Deep pipelining beyond the in-flight bound still completes in order.
+    with connect(b) as s:
+        n = 1000
+        s.sendall(b"".join(kwire.api_versions(i) for i in range(n)))
+        got = [struct.unpack(">i", kwire.read_frame(s)[:4])[0] for _ in range(n)]
+        check(got == list(range(n)), "1000 pipelined requests answered in order")
+
+    final_api_versions(b, "broker still answers after the error cases")
+
+
+def run_limits(exe, smp):
+    b = Broker(exe, extra=["--smp", smp, "--set", "max.connections=3",
+                           "--set", "connections.max.idle.ms=500"])
+    with b:
+        held = [connect(b) for _ in range(3)]
+        for i, s in enumerate(held):
+            s.sendall(kwire.api_versions(i))
+            kwire.read_frame(s)
+        extra = connect(b)
+        check(kwire.is_closed(extra), "max.connections=3: the 4th connection is closed")
+        extra.close()
+        check(wait_log(b, "max.connections"), "max.connections refusal is logged")
+        # Idle ones go after connections.max.idle.ms.
+        t0 = time.time()
+        check(all(kwire.is_closed(s, 5) for s in held), "idle connections closed")
+        check(time.time() - t0 < 4, "idle close within about connections.max.idle.ms")
+        for s in held:
+            s.close()
+        final_api_versions(b, "broker answers once idle connections are gone")
+        rc = b.stop()
+        check(rc == 0, "exit 0 on SIGTERM (limits broker)")
+
+
+b = Broker(exe, extra=["--smp", smp])
+with b:
+    try:
+        run_main(b)
+    finally:
+        rc = b.stop()
+    check(rc == 0, "exit 0 on SIGTERM")
+    check(wait_log(b, "request size") and wait_log(b, "unknown ApiKey 9999"),
+          "closing reasons are logged")
+run_limits(exe, smp)
+
+if failures:
+    print("\n%d failure(s); broker log:\n%s" % (len(failures), b.log_text()))
+    sys.exit(1)
