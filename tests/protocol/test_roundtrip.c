@@ -48,7 +48,7 @@ static void roundtrip_one(size_t mi, const struct kproto_message *m, int16_t v, 
         check_failures_++;
     }
     rc = m->encode(&w2, v, out);
-    if (rc != 0 || w1.len != w2.len || memcmp(w1.buf, w2.buf, w1.len) != 0) {
+    if (rc != 0 || w1.len != w2.len || (w1.len != 0 && memcmp(w1.buf, w2.buf, w1.len) != 0)) {
         fprintf(stderr, "%s v%d seed %llu: re-encoding differs (%d)\n", m->name, v,
                 (unsigned long long)seed, rc);
         check_failures_++;
