@@ -53,10 +53,32 @@ static void *xmalloc(size_t n)
     return p;
 }
 
+/*
+ * Memory the expectations point into lives until the end of the test;
+ * it is recorded here and freed at exit so leak checkers stay quiet.
+ */
+#define KEPT_MAX 4096
+static void *kept[KEPT_MAX];
+static int n_kept;
+
+static void *keep_alloc(size_t n)
+{
+    REQUIRE(n_kept < KEPT_MAX);
+    kept[n_kept] = xmalloc(n);
+    return kept[n_kept++];
+}
+
+static void free_kept(void)
+{
+    while (n_kept > 0) {
+        free(kept[--n_kept]);
+    }
+}
+
 static struct sp_slice text(const char *s)
 {
     size_t n = strlen(s);
-    char *p = xmalloc(n + 1);
+    char *p = keep_alloc(n + 1);
     memcpy(p, s, n + 1);
     return sp_slice_make(p, n);
 }
@@ -216,19 +238,19 @@ static void produce_small(int fd, enum sp_codec codec, int64_t ts)
     h_trace[0] = (struct sp_record_header){text("trace"), text("abc")};
     h_odd[0] = (struct sp_record_header){text("null"), null_slice};
     h_odd[1] = (struct sp_record_header){text("empty"), text("")};
-    uint8_t *bin = xmalloc(256);
+    uint8_t *bin = keep_alloc(256);
     for (int i = 0; i < 256; i++) {
         bin[i] = (uint8_t)i;
     }
     h_odd[2] = (struct sp_record_header){text("bin"), sp_slice_make(bin, 256)};
-    char *big = xmalloc(5000);
+    char *big = keep_alloc(5000);
     for (int i = 0; i < 5000; i++) {
         big[i] = (char)('a' + (i * 7 + i / 13) % 26);
     }
     char k0[32], v0[32];
     snprintf(k0, sizeof(k0), "k0-%s", sp_codec_name(codec));
     snprintf(v0, sizeof(v0), "%s-plain", sp_codec_name(codec));
-    struct sp_record_in *r = xmalloc(4 * sizeof(*r));
+    struct sp_record_in *r = keep_alloc(4 * sizeof(*r));
     r[0] = (struct sp_record_in){text(k0), text(v0), ts, h_trace, 1};
     r[1] = (struct sp_record_in){null_slice, text("null key"), ts + 5, NULL, 0};
     r[2] = (struct sp_record_in){text(""), null_slice, ts + 3, h_odd, 3};
@@ -240,7 +262,7 @@ static void produce_small(int fd, enum sp_codec codec, int64_t ts)
 /* BIG_COUNT records of ~200 bytes: more than one 32 KiB xerial block. */
 static void produce_big(int fd, enum sp_codec codec, int64_t ts)
 {
-    struct sp_record_in *r = xmalloc(BIG_COUNT * sizeof(*r));
+    struct sp_record_in *r = keep_alloc(BIG_COUNT * sizeof(*r));
     uint32_t x = 2463534242u + (uint32_t)codec;
     for (int i = 0; i < BIG_COUNT; i++) {
         char k[32], v[256];
@@ -431,5 +453,6 @@ int main(void)
 
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(mrk);
+    free_kept();
     return CHECK_DONE();
 }
