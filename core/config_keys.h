@@ -50,6 +50,17 @@ SP_CONFIG_KEY(LOG_FLUSH_INTERVAL_MESSAGES, "log.flush.interval.messages", INT, "
     "Messages accumulated before a forced flush; acks=all waits for a flush regardless.")
 SP_CONFIG_KEY(LOG_FLUSH_INTERVAL_MS, "log.flush.interval.ms", INT, "-1", -1, INT64_MAX, "",
     "Maximum time data stays unflushed; -1 means only acks=all and the message count flush.")
+SP_CONFIG_KEY(LOG_DIRS_FORCE_BUFFERED_IO, "log.dirs.force.buffered.io", BOOL, "false", 0, 0, "",
+    "Write segments through the page cache instead of O_DIRECT (for filesystems without it).")
+SP_CONFIG_KEY(LOG_FLUSH_ACKS_ALL_WAIT, "log.flush.acks.all.wait", BOOL, "true", 0, 0, "",
+    "acks=all waits for fdatasync and the high watermark trails the durable offset.")
+SP_CONFIG_KEY(LOG_CACHE_BYTES, "log.cache.bytes", INT, "268435456", 0, INT64_MAX, "",
+    "Per-shard budget of the batch cache that serves reads at the tail of a log.")
+SP_CONFIG_KEY(LOG_WRITE_BUFFER_BYTES, "log.write.buffer.bytes", INT, "268435456", 1048576,
+    INT64_MAX, "",
+    "Per-shard budget of write-behind buffers; appends beyond it wait for writes.")
+SP_CONFIG_KEY(LOG_OPEN_FILES_MAX, "log.open.files.max", INT, "1024", 1, 1048576, "",
+    "Per-shard cap on open files of inactive segments; least recently used close first.")
 SP_CONFIG_KEY(MESSAGE_MAX_BYTES, "message.max.bytes", INT, "1048588", 0, 2147483647, "",
     "Largest record batch the broker accepts.")
 SP_CONFIG_KEY(SOCKET_REQUEST_MAX_BYTES, "socket.request.max.bytes", INT, "104857600", 1024,
