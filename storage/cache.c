@@ -1,0 +1,187 @@
+/*
+ * storage/cache.c: the shard's batch cache.
+ *
+ * Recent batches of every log on the shard, copied at append time, so that
+ * consumers at the tail never read the disk. One budget per shard; entries
+ * leave oldest first, and only from st_cache_evict(), which the shard calls
+ * at one point of its loop (sp_storage_tick), so a lookup never races an
+ * eviction.
+ *
+ *   shard list (insertion order):  e1 <-> e2 <-> e3 <-> e4 ...   evict at head
+ *   log A's ring:  [e1, e3, ...]   log B's ring: [e2, e4, ...]
+ *
+ * A log's entries are inserted in offset order, so the shard's oldest entry
+ * is always at the front of its log's ring, and a truncation removes from
+ * the back of the ring.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/log_impl.h"
+
+struct st_centry {
+    struct st_centry *prev, *next;
+    struct sp_plog *log;
+    int64_t base, last;
+    uint32_t len;
+    uint8_t data[];
+};
+
+static void shard_unlink(struct sp_storage *st, struct st_centry *e)
+{
+    if (e->prev) {
+        e->prev->next = e->next;
+    } else {
+        st->c_head = e->next;
+    }
+    if (e->next) {
+        e->next->prev = e->prev;
+    } else {
+        st->c_tail = e->prev;
+    }
+    st->c_bytes -= sizeof(*e) + e->len;
+    free(e);
+}
+
+static struct st_centry *ring_at(const struct sp_plog *log, uint32_t i)
+{
+    return log->cring[(log->cring_head + i) % log->cring_cap];
+}
+
+void st_cache_insert(struct sp_plog *log, const uint8_t *hdr, uint32_t hdr_len, const uint8_t *rest,
+                     uint32_t rest_len, int64_t base, int64_t last)
+{
+    uint32_t len = hdr_len + rest_len;
+    struct sp_storage *st = log->st;
+    if (st->p.cache_bytes_max == 0) {
+        return;
+    }
+    if (log->cring_n > 0 && ring_at(log, log->cring_n - 1)->last + 1 != base) {
+        st_cache_drop_log(log); /* keep the ring one contiguous run */
+    }
+    if (log->cring_n == log->cring_cap) {
+        uint32_t cap = log->cring_cap ? log->cring_cap * 2 : 16;
+        struct st_centry **r = malloc(sizeof(*r) * cap);
+        if (r == NULL) {
+            return;
+        }
+        for (uint32_t i = 0; i < log->cring_n; i++) {
+            r[i] = ring_at(log, i);
+        }
+        free(log->cring);
+        log->cring = r;
+        log->cring_cap = cap;
+        log->cring_head = 0;
+    }
+    struct st_centry *e = malloc(sizeof(*e) + len);
+    if (e == NULL) {
+        return; /* a cache is allowed to forget */
+    }
+    e->log = log;
+    e->base = base;
+    e->last = last;
+    e->len = len;
+    memcpy(e->data, hdr, hdr_len);
+    memcpy(e->data + hdr_len, rest, rest_len);
+    e->next = NULL;
+    e->prev = st->c_tail;
+    if (st->c_tail) {
+        st->c_tail->next = e;
+    } else {
+        st->c_head = e;
+    }
+    st->c_tail = e;
+    st->c_bytes += sizeof(*e) + len;
+    log->cring[(log->cring_head + log->cring_n) % log->cring_cap] = e;
+    log->cring_n++;
+}
+
+int st_cache_read(struct sp_plog *log, int64_t offset, uint32_t max_bytes, int64_t limit,
+                  uint8_t **buf, uint32_t *len, int64_t *next_offset)
+{
+    if (log->cring_n == 0 || ring_at(log, 0)->base > offset ||
+        ring_at(log, log->cring_n - 1)->last < offset) {
+        return 0;
+    }
+    /* Binary search for the entry holding offset. */
+    uint32_t lo = 0, hi = log->cring_n - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        if (ring_at(log, mid)->base <= offset) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    uint64_t total = 0;
+    uint32_t end = lo;
+    for (uint32_t i = lo; i < log->cring_n; i++) {
+        struct st_centry *e = ring_at(log, i);
+        if (e->last >= limit || (i > lo && total + e->len > max_bytes)) {
+            break;
+        }
+        total += e->len;
+        end = i + 1;
+    }
+    if (end == lo) {
+        return 0; /* the first batch is not below the limit yet */
+    }
+    uint8_t *out = malloc(total);
+    if (out == NULL) {
+        return -ENOMEM;
+    }
+    uint64_t at = 0;
+    for (uint32_t i = lo; i < end; i++) {
+        struct st_centry *e = ring_at(log, i);
+        memcpy(out + at, e->data, e->len);
+        at += e->len;
+    }
+    *buf = out;
+    *len = (uint32_t)total;
+    *next_offset = ring_at(log, end - 1)->last + 1;
+    return 1;
+}
+
+void st_cache_truncate(struct sp_plog *log, int64_t offset)
+{
+    while (log->cring_n > 0) {
+        struct st_centry *e = ring_at(log, log->cring_n - 1);
+        if (e->last < offset) {
+            break;
+        }
+        log->cring_n--;
+        shard_unlink(log->st, e);
+    }
+}
+
+void st_cache_drop_below(struct sp_plog *log, int64_t offset)
+{
+    while (log->cring_n > 0) {
+        struct st_centry *e = ring_at(log, 0);
+        if (e->last >= offset) {
+            break;
+        }
+        log->cring_head = (log->cring_head + 1) % log->cring_cap;
+        log->cring_n--;
+        shard_unlink(log->st, e);
+    }
+}
+
+void st_cache_drop_log(struct sp_plog *log)
+{
+    st_cache_truncate(log, INT64_MIN);
+    log->cring_head = 0;
+}
+
+void st_cache_evict(struct sp_storage *st)
+{
+    while (st->c_bytes > st->p.cache_bytes_max && st->c_head) {
+        struct st_centry *e = st->c_head;
+        struct sp_plog *log = e->log;
+        SP_ASSERT(log->cring_n > 0 && ring_at(log, 0) == e);
+        log->cring_head = (log->cring_head + 1) % log->cring_cap;
+        log->cring_n--;
+        shard_unlink(st, e);
+    }
+}
