@@ -800,6 +800,16 @@ static void log_free(struct sp_plog *log)
         }
         st->nlogs--;
     }
+    /* Jobs cut short by a crash (abandon) still own their buffers. */
+    struct st_job *jobs[] = {&log->roll_job, &log->meta_job, &log->del_job};
+    for (size_t i = 0; i < SP_ARRAY_LEN(jobs); i++) {
+        if (jobs[i]->busy) {
+            free(jobs[i]->owned);
+        }
+    }
+    if (log->del_seg) {
+        st_segment_free(log->del_seg);
+    }
     free(log->readback_buf);
     free(log->segs);
     free(log->epochs);

@@ -84,14 +84,11 @@ static inline void env_init(struct env *e, const char *name, bool sim, uint64_t 
         e->sp.fallocate_step_bytes = 1 << 20; /* the simulator keeps reserved bytes in memory */
         e->fs = sp_sim_fs_create(seed);
         REQUIRE(e->fs != NULL);
-        snprintf(e->root, sizeof(e->root), "/data");
+        e->root[0] = 0; /* partitions at /<name>: the root is always there */
     } else {
         env_mkroot(e, name);
     }
     env_start(e);
-    if (sim) {
-        sp_io_mkdir_sync(e->io, "/data", 0755);
-    }
 }
 
 static inline void env_fini(struct env *e)
