@@ -532,7 +532,6 @@ static void conn_kick(struct conn *c)
 static void conn_free(struct conn *c)
 {
     sp_mem_free(ns->mem, c, sizeof(*c));
-    atomic_fetch_sub(&conns_open, 1);
     sp_rx_release();
 }
 
@@ -565,6 +564,8 @@ static void conn_close(struct conn *c)
         return;
     }
     c->closing = true;
+    /* A peer that saw the close may reconnect at once: it must count as gone already. */
+    atomic_fetch_sub(&conns_open, 1);
     sp_handles_del(&ns->conns, c->h);
     if (c->prev != NULL) {
         c->prev->next = c->next;
