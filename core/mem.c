@@ -187,15 +187,15 @@ void sp_pool_put(struct sp_pool *p, void *obj)
 
 /* ---- Arenas ----------------------------------------------------------- */
 
-struct sp_arena_chunk {
-    struct sp_arena_chunk *next;
+struct sp_mem_arena_chunk {
+    struct sp_mem_arena_chunk *next;
     size_t size; /* bytes of data[] */
     size_t used;
     uint64_t pad;
     unsigned char data[];
 };
 
-void sp_arena_init(struct sp_arena *a, struct sp_mem_budget *b, uint64_t bytes_max)
+void sp_mem_arena_init(struct sp_mem_arena *a, struct sp_mem_budget *b, uint64_t bytes_max)
 {
     a->budget = b;
     a->bytes_max = bytes_max;
@@ -204,14 +204,14 @@ void sp_arena_init(struct sp_arena *a, struct sp_mem_budget *b, uint64_t bytes_m
     a->owner = &tls_owner;
 }
 
-void *sp_arena_alloc(struct sp_arena *a, size_t bytes, size_t align)
+void *sp_mem_arena_alloc(struct sp_mem_arena *a, size_t bytes, size_t align)
 {
     SP_ASSERT_HOT(a->owner == &tls_owner);
     SP_ASSERT(align > 0 && (align & (align - 1)) == 0 && align <= 4096);
     if (bytes > a->bytes_max - a->bytes_used || sp_mem_fail_now()) {
         return NULL;
     }
-    struct sp_arena_chunk *c = a->chunks;
+    struct sp_mem_arena_chunk *c = a->chunks;
     if (c != NULL) {
         uintptr_t base = (uintptr_t)c->data;
         size_t off = SP_ALIGN_UP(base + c->used, (uintptr_t)align) - base;
@@ -236,12 +236,12 @@ void *sp_arena_alloc(struct sp_arena *a, size_t bytes, size_t align)
     return c->data + off;
 }
 
-void sp_arena_reset(struct sp_arena *a)
+void sp_mem_arena_reset(struct sp_mem_arena *a)
 {
     SP_ASSERT_HOT(a->owner == &tls_owner);
-    struct sp_arena_chunk *keep = NULL;
+    struct sp_mem_arena_chunk *keep = NULL;
     while (a->chunks != NULL) {
-        struct sp_arena_chunk *c = a->chunks;
+        struct sp_mem_arena_chunk *c = a->chunks;
         a->chunks = c->next;
         if (keep == NULL && c->size == SP_ARENA_CHUNK_BYTES) {
             keep = c;
@@ -257,9 +257,9 @@ void sp_arena_reset(struct sp_arena *a)
     a->bytes_used = 0;
 }
 
-void sp_arena_fini(struct sp_arena *a)
+void sp_mem_arena_fini(struct sp_mem_arena *a)
 {
-    sp_arena_reset(a);
+    sp_mem_arena_reset(a);
     if (a->chunks != NULL) {
         sp_mem_free(a->budget, a->chunks, sizeof(*a->chunks) + a->chunks->size);
         a->chunks = NULL;

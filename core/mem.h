@@ -4,7 +4,7 @@
  *
  *   struct sp_mem_budget  (one per shard: sp_rx_mem())
  *        ^ reserve/release          ^
- *   struct sp_pool               struct sp_arena
+ *   struct sp_pool               struct sp_mem_arena
  *   fixed-size objects,          bump allocation in chunks,
  *   free list, objs_max          bytes_max, reset per request
  *
@@ -77,24 +77,24 @@ void sp_pool_put(struct sp_pool *p, void *obj);
 
 /* ---- Per-request arenas -------------------------------------------------- */
 
-struct sp_arena_chunk;
+struct sp_mem_arena_chunk;
 
-struct sp_arena {
+struct sp_mem_arena {
     struct sp_mem_budget *budget;
     uint64_t bytes_max; /* hard cap on what one request may hold */
     uint64_t bytes_used;
-    struct sp_arena_chunk *chunks; /* newest first */
+    struct sp_mem_arena_chunk *chunks; /* newest first */
     const void *owner;
 };
 
 #define SP_ARENA_CHUNK_BYTES (16u * 1024)
 
-void sp_arena_init(struct sp_arena *a, struct sp_mem_budget *b, uint64_t bytes_max);
+void sp_mem_arena_init(struct sp_mem_arena *a, struct sp_mem_budget *b, uint64_t bytes_max);
 /* Memory for the arena's lifetime (until reset), or NULL over bytes_max / budget / injected. */
-void *sp_arena_alloc(struct sp_arena *a, size_t bytes, size_t align);
+void *sp_mem_arena_alloc(struct sp_mem_arena *a, size_t bytes, size_t align);
 /* Frees everything allocated; keeps one chunk for the next request. */
-void sp_arena_reset(struct sp_arena *a);
-void sp_arena_fini(struct sp_arena *a);
+void sp_mem_arena_reset(struct sp_mem_arena *a);
+void sp_mem_arena_fini(struct sp_mem_arena *a);
 
 /* ---- Injected failures ---------------------------------------------------- */
 

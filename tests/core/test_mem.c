@@ -49,19 +49,19 @@ static void test_limits(void)
     }
     sp_pool_fini(&p);
 
-    struct sp_arena a;
-    sp_arena_init(&a, &b, 100000);
+    struct sp_mem_arena a;
+    sp_mem_arena_init(&a, &b, 100000);
     uint64_t total = 0;
     void *q;
-    while ((q = sp_arena_alloc(&a, 1000, 64)) != NULL) {
+    while ((q = sp_mem_arena_alloc(&a, 1000, 64)) != NULL) {
         CHECK(((uintptr_t)q & 63) == 0);
         total += 1000;
     }
     CHECK_EQ_INT(total, 100000);
-    CHECK(sp_arena_alloc(&a, 1, 1) == NULL);
-    sp_arena_reset(&a);
-    CHECK(sp_arena_alloc(&a, 50000, 8) != NULL);
-    sp_arena_fini(&a);
+    CHECK(sp_mem_arena_alloc(&a, 1, 1) == NULL);
+    sp_mem_arena_reset(&a);
+    CHECK(sp_mem_arena_alloc(&a, 50000, 8) != NULL);
+    sp_mem_arena_fini(&a);
     CHECK_EQ_INT(b.used_bytes, 0);
 }
 
@@ -73,8 +73,8 @@ static void test_random_failures(void)
     sp_mem_budget_init(&b, 8 << 20);
     struct sp_pool p;
     REQUIRE(sp_pool_init(&p, &b, 64, 10000) == 0);
-    struct sp_arena a;
-    sp_arena_init(&a, &b, 1 << 20);
+    struct sp_mem_arena a;
+    sp_mem_arena_init(&a, &b, 1 << 20);
     static void *live[5000];
     int nlive = 0, fails = 0;
     uint64_t r = 7;
@@ -92,8 +92,8 @@ static void test_random_failures(void)
         } else if (nlive > 0) {
             sp_pool_put(&p, live[--nlive]);
         }
-        if (sp_arena_alloc(&a, (size_t)(r % 3000), 8) == NULL) {
-            sp_arena_reset(&a);
+        if (sp_mem_arena_alloc(&a, (size_t)(r % 3000), 8) == NULL) {
+            sp_mem_arena_reset(&a);
         }
     }
     CHECK(fails > 1000);
@@ -101,7 +101,7 @@ static void test_random_failures(void)
         sp_pool_put(&p, live[--nlive]);
     }
     sp_pool_fini(&p);
-    sp_arena_fini(&a);
+    sp_mem_arena_fini(&a);
     CHECK_EQ_INT(b.used_bytes, 0);
     sp_mem_fail_set(0, 0);
 }
