@@ -193,7 +193,8 @@ static struct st_chunk *chunk_new(struct sp_plog *log, struct sp_segment *seg, u
     if (c == NULL) {
         return NULL;
     }
-    c->buf = st_aligned_alloc(st->p.chunk_bytes);
+    c->buf = st->chunk_pool_n > 0 ? st->chunk_pool[--st->chunk_pool_n]
+                                  : st_aligned_alloc(st->p.chunk_bytes);
     if (c->buf == NULL) {
         free(c);
         return NULL;
@@ -219,8 +220,13 @@ static void chunk_free_head(struct sp_plog *log)
     if (log->chunks == NULL) {
         log->chunks_tail = NULL;
     }
-    log->st->wbuf_bytes -= c->cap;
-    free(c->buf);
+    struct sp_storage *st = log->st;
+    st->wbuf_bytes -= c->cap;
+    if (st->chunk_pool_n < st->chunk_pool_cap) {
+        st->chunk_pool[st->chunk_pool_n++] = c->buf;
+    } else {
+        free(c->buf);
+    }
     free(c);
 }
 
@@ -436,6 +442,14 @@ void st_write_kick(struct sp_plog *log)
         if (c->inflight || c->need_readback || c->written_len == c->len) {
             continue;
         }
+        /*
+         * A chunk that may still grow is written only when the pipeline is
+         * idle: under load the tail gathers bytes while full chunks are
+         * written, and an idle log still writes its tail at once.
+         */
+        if (!c->sealed && c->len < c->cap && log->writes_inflight > 0) {
+            continue;
+        }
         if (prev && prev->inflight && prev->seg == c->seg &&
             prev->file_off + SP_ALIGN_UP(prev->inflight_len, ST_BLOCK) > c->file_off) {
             continue;
@@ -447,6 +461,8 @@ void st_write_kick(struct sp_plog *log)
         }
         c->inflight = true;
         c->inflight_len = c->len;
+        st->stats.writes++;
+        st->stats.write_bytes += wlen;
         log->writes_inflight++;
         c->op.done = chunk_write_done;
         sp_io_write(st->io, &c->op, c->seg->fd, c->buf, wlen, c->file_off);
@@ -809,7 +825,8 @@ static int validate(struct sp_plog *log, const uint8_t *buf, size_t len, bool re
     while (at < len) {
         struct sp_seg_batch b;
         int r = sp_seg_batch_peek(buf + at, len - at, &b);
-        if (r != 1 || b.size > len - at || !sp_seg_batch_crc_ok(buf + at, &b)) {
+        /* Produce batches had their CRC checked by the protocol decoder. */
+        if (r != 1 || b.size > len - at || (replica && !sp_seg_batch_crc_ok(buf + at, &b))) {
             return -EBADMSG;
         }
         if (replica && b.base_offset != next) {

@@ -20,13 +20,100 @@
 
 #include "storage/log_impl.h"
 
+/*
+ * Cache memory comes from 1 MiB slabs: entries are bump-allocated in the
+ * current slab and, since they leave oldest first, a slab empties as a
+ * whole and goes back to a small pool. Steady-state caching then touches
+ * no fresh pages and calls no allocator per batch.
+ */
+#define ST_SLAB_BYTES (1u << 20)
+
+struct st_slab {
+    uint32_t used;
+    uint32_t live;
+    uint8_t mem[];
+};
+
 struct st_centry {
     struct st_centry *prev, *next;
+    struct st_slab *slab; /* NULL: allocated on its own (larger than a slab) */
     struct sp_plog *log;
     int64_t base, last;
     uint32_t len;
     uint8_t data[];
 };
+
+static void slab_put(struct sp_storage *st, struct st_slab *slab)
+{
+    uint32_t cap = (uint32_t)SP_MIN(st->p.cache_bytes_max / ST_SLAB_BYTES + 2, 256u);
+    if (st->slab_pool_n == st->slab_pool_cap && st->slab_pool_cap < cap) {
+        struct st_slab **p = realloc(st->slab_pool, sizeof(*p) * cap);
+        if (p) {
+            st->slab_pool = p;
+            st->slab_pool_cap = cap;
+        }
+    }
+    if (st->slab_pool_n < st->slab_pool_cap) {
+        st->slab_pool[st->slab_pool_n++] = slab;
+    } else {
+        free(slab);
+    }
+}
+
+static struct st_centry *entry_alloc(struct sp_storage *st, uint32_t len)
+{
+    size_t need = SP_ALIGN_UP(sizeof(struct st_centry) + len, (size_t)16);
+    if (need > ST_SLAB_BYTES - sizeof(struct st_slab)) {
+        struct st_centry *e = malloc(need);
+        if (e) {
+            e->slab = NULL;
+        }
+        return e;
+    }
+    struct st_slab *s = st->slab_cur;
+    if (s == NULL || s->used + need > ST_SLAB_BYTES - sizeof(*s)) {
+        if (s && s->live == 0) {
+            s->used = 0; /* everything in it already left: reuse it in place */
+        } else {
+            s = st->slab_pool_n > 0 ? st->slab_pool[--st->slab_pool_n] : malloc(ST_SLAB_BYTES);
+            if (s == NULL) {
+                return NULL;
+            }
+            s->used = 0;
+            s->live = 0;
+            st->slab_cur = s;
+        }
+    }
+    struct st_centry *e = (struct st_centry *)(void *)(s->mem + s->used);
+    s->used += (uint32_t)need;
+    s->live++;
+    e->slab = s;
+    return e;
+}
+
+static void entry_free(struct sp_storage *st, struct st_centry *e)
+{
+    struct st_slab *s = e->slab;
+    if (s == NULL) {
+        free(e);
+        return;
+    }
+    if (--s->live == 0 && s != st->slab_cur) {
+        slab_put(st, s);
+    }
+}
+
+void st_cache_release(struct sp_storage *st)
+{
+    SP_ASSERT(st->c_head == NULL);
+    free(st->slab_cur);
+    st->slab_cur = NULL;
+    while (st->slab_pool_n > 0) {
+        free(st->slab_pool[--st->slab_pool_n]);
+    }
+    free(st->slab_pool);
+    st->slab_pool = NULL;
+}
 
 static void shard_unlink(struct sp_storage *st, struct st_centry *e)
 {
@@ -41,7 +128,7 @@ static void shard_unlink(struct sp_storage *st, struct st_centry *e)
         st->c_tail = e->prev;
     }
     st->c_bytes -= sizeof(*e) + e->len;
-    free(e);
+    entry_free(st, e);
 }
 
 static struct st_centry *ring_at(const struct sp_plog *log, uint32_t i)
@@ -74,7 +161,7 @@ void st_cache_insert(struct sp_plog *log, const uint8_t *hdr, uint32_t hdr_len, 
         log->cring_cap = cap;
         log->cring_head = 0;
     }
-    struct st_centry *e = malloc(sizeof(*e) + len);
+    struct st_centry *e = entry_alloc(st, len);
     if (e == NULL) {
         return; /* a cache is allowed to forget */
     }

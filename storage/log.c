@@ -99,6 +99,12 @@ int sp_storage_create(struct sp_storage **out, const struct sp_storage_params *p
     }
     st->p = *p;
     st->io = p->io;
+    st->chunk_pool_cap = (uint32_t)SP_MIN(64u, p->write_buffer_bytes_max / p->chunk_bytes);
+    st->chunk_pool = calloc(SP_MAX(st->chunk_pool_cap, 1u), sizeof(void *));
+    if (st->chunk_pool == NULL) {
+        free(st);
+        return -ENOMEM;
+    }
     *out = st;
     return 0;
 }
@@ -109,6 +115,11 @@ void sp_storage_destroy(struct sp_storage *st)
         return;
     }
     SP_ASSERT(st->logs == NULL);
+    st_cache_release(st);
+    while (st->chunk_pool_n > 0) {
+        free(st->chunk_pool[--st->chunk_pool_n]);
+    }
+    free(st->chunk_pool);
     free(st);
 }
 
@@ -715,7 +726,9 @@ static void load_checkpoints(struct sp_plog *log)
 
 static int open_segments(struct sp_plog *log, struct listing *ls)
 {
-    qsort(ls->bases, ls->n, sizeof(int64_t), cmp_i64);
+    if (ls->n > 1) {
+        qsort(ls->bases, ls->n, sizeof(int64_t), cmp_i64);
+    }
     for (uint32_t i = 0; i < ls->nstrays; i++) {
         int64_t base;
         const char *ext;

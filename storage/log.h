@@ -95,6 +95,8 @@ struct sp_storage_stats {
     uint32_t logs;
     uint64_t flushes;
     uint64_t disk_reads;
+    uint64_t writes;      /* segment writes issued */
+    uint64_t write_bytes; /* bytes they carried (tail rewrites included) */
 };
 void sp_storage_stats(const struct sp_storage *st, struct sp_storage_stats *out);
 
@@ -162,7 +164,8 @@ struct sp_plog_append {
 
 /*
  * Appends producer batches (one or more whole v2 batches; borrowed only
- * during the call, copied before it returns). The log assigns offsets by
+ * during the call, copied before it returns), whose CRCs the protocol layer
+ * has checked (sp_batch_validate_produce); storage checks their framing. The log assigns offsets by
  * rewriting each base offset, and stamps the current leader epoch. Returns 0
  * (done follows unless ack is NONE), -EBADMSG (not whole valid batches),
  * -ENOBUFS (write-behind budget full: retry after some completions), or -EIO
@@ -171,7 +174,7 @@ struct sp_plog_append {
 int sp_plog_append(struct sp_plog *log, struct sp_plog_append *a, const uint8_t *batches,
                    size_t len);
 /*
- * Appends replicated batches: offsets already assigned, the first must be the
+ * Appends replicated batches (CRCs checked here): offsets already assigned, the first must be the
  * log end and each next one contiguous (-EINVAL otherwise). Leader epochs
  * are kept and recorded in the epoch cache.
  */

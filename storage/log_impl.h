@@ -212,9 +212,16 @@ struct sp_storage {
     struct sp_segment *lru_head, *lru_tail;
     uint32_t lru_n;
     uint64_t wbuf_bytes;
+    /* Chunk buffers kept for reuse: fresh pages cost a fault and a clear each. */
+    void **chunk_pool;
+    uint32_t chunk_pool_n, chunk_pool_cap;
     /* Batch cache, oldest first. */
     struct st_centry *c_head, *c_tail;
     uint64_t c_bytes;
+    /* Cache memory: batches are bump-allocated in slabs kept for reuse. */
+    struct st_slab *slab_cur;
+    struct st_slab **slab_pool;
+    uint32_t slab_pool_n, slab_pool_cap;
     struct sp_storage_stats stats;
     uint64_t last_tick_ns;
 };
@@ -231,6 +238,7 @@ void st_cache_truncate(struct sp_plog *log, int64_t offset); /* drops entries >=
 void st_cache_drop_below(struct sp_plog *log, int64_t offset);
 void st_cache_drop_log(struct sp_plog *log);
 void st_cache_evict(struct sp_storage *st);
+void st_cache_release(struct sp_storage *st); /* frees the cache's memory; cache empty */
 
 /* storage/job.c */
 void st_job_init(struct st_job *job, struct sp_plog *log);

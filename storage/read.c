@@ -52,7 +52,7 @@ static void finish(struct sp_plog_read *r, int res)
 {
     seg_release(r);
     r->state = RS_IDLE;
-    if (res < 0) {
+    if (res < 0 || r->mode == MODE_TIME) { /* a time lookup returns no bytes */
         free(r->buf);
         r->buf = NULL;
         r->data = NULL;

@@ -131,7 +131,8 @@ static void test_basic(void)
     CHECK(env_run_until(&e, &done, 1));
     CHECK_EQ_INT(sp_plog_end_offset(log), 302);
     g_buf[len - 1] ^= 1;
-    CHECK_EQ_INT(sp_plog_append(log, &ta.a, g_buf, len), -EBADMSG);
+    sp_batch_set_base_offset(g_buf, 302);
+    CHECK_EQ_INT(sp_plog_append_replica(log, &ta.a, g_buf, len), -EBADMSG);
     CHECK_EQ_INT(sp_plog_append(log, &ta.a, g_buf, 30), -EBADMSG);
     struct sp_storage_stats ss;
     sp_storage_stats(e.st, &ss);
@@ -490,6 +491,113 @@ static void test_idle_memory(void)
     env_fini(&e);
 }
 
+struct t_op {
+    struct sp_io_op op;
+    int done, res;
+};
+
+static void t_op_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+    struct t_op *t = sp_container_of(op, struct t_op, op);
+    (void)flags;
+    t->res = res;
+    t->done = 1;
+}
+
+/* Disk full, I/O errors and a CRC mismatch read back, on the simulator. */
+static void test_errors(void)
+{
+    if (!g_sim) {
+        return;
+    }
+    struct env e;
+    env_init(&e, "err", true, 9);
+    e.sp.cache_bytes_max = 0;
+    env_stop(&e);
+    env_start(&e);
+    struct sp_plog_options o;
+    env_opts(&o);
+    o.segment_bytes = 64 << 10;
+    struct sp_plog *a, *b;
+    REQUIRE(env_open(&e, "a-0", &o, &a) == 0);
+    REQUIRE(env_open(&e, "b-0", &o, &b) == 0);
+    append_n(&e, a, 20, 1, 500, 1, 1, SP_PLOG_ACK_DURABLE);
+    append_n(&e, b, 20, 1, 500, 1, 1, SP_PLOG_ACK_DURABLE);
+    /* A failing fdatasync takes only `a` offline; its waiter hears -EIO. */
+    sp_sim_fail_next(e.io, SP_IO_OP_FSYNC, EIO, 1);
+    size_t len = make_batch(g_buf, 1, 500, 21, 1);
+    struct t_append ta = {0};
+    int done = 0;
+    ta.counter = &done;
+    ta.a.done = t_append_done;
+    ta.a.ack = SP_PLOG_ACK_DURABLE;
+    CHECK_EQ_INT(sp_plog_append(a, &ta.a, g_buf, len), 0);
+    CHECK(env_run_until(&e, &done, 1));
+    CHECK_EQ_INT(ta.res, -EIO);
+    CHECK_EQ_INT(sp_plog_error(a), -EIO);
+    CHECK_EQ_INT(sp_plog_append(a, &ta.a, g_buf, len), -EIO);
+    struct t_read t;
+    CHECK_EQ_INT(read_sync(&e, a, &t, 0, 100, SP_PLOG_READ_HW), -EIO);
+    append_n(&e, b, 5, 1, 500, 21, 1, SP_PLOG_ACK_DURABLE);
+    CHECK_EQ_INT(sp_plog_error(b), 0);
+    CHECK_EQ_INT(read_all(&e, b, 0, 1, 4000), 25);
+    /* Reopened, `a` has everything that was durable. */
+    while (!st_log_idle(a)) {
+        env_tick(&e);
+    }
+    sp_plog_abandon(a);
+    REQUIRE(env_open(&e, "a-0", &o, &a) == 0);
+    CHECK(sp_plog_end_offset(a) >= 20);
+    CHECK_EQ_INT(read_all(&e, a, 0, 1, 4000), (int)sp_plog_end_offset(a));
+    CHECK_EQ_INT(sp_plog_truncate(a, 20), 0);
+    /* A full disk: fallocate or a write fails with ENOSPC; only `a` goes offline. */
+    sp_sim_fs_set_capacity(e.fs, sp_sim_fs_used(e.fs) + 20000);
+    done = 0;
+    static struct t_append many[64];
+    for (int i = 0; i < 64 && sp_plog_error(a) == 0; i++) {
+        len = make_batch(g_buf, 1, 2000, 100 + (uint64_t)i, 1);
+        many[i] = (struct t_append){.counter = &done};
+        many[i].a.done = t_append_done;
+        many[i].a.ack = SP_PLOG_ACK_WRITTEN;
+        if (sp_plog_append(a, &many[i].a, g_buf, len) != 0) {
+            break;
+        }
+        for (int k = 0; k < 20; k++) {
+            env_tick(&e);
+        }
+    }
+    CHECK_EQ_INT(sp_plog_error(a), -ENOSPC);
+    sp_sim_fs_set_capacity(e.fs, 0);
+    append_n(&e, b, 5, 1, 500, 26, 1, SP_PLOG_ACK_DURABLE);
+    CHECK_EQ_INT(read_all(&e, b, 0, 1, 4000), 30);
+    while (!st_log_idle(a)) {
+        env_tick(&e);
+    }
+    sp_plog_abandon(a);
+    REQUIRE(env_open(&e, "a-0", &o, &a) == 0);
+    CHECK(sp_plog_end_offset(a) >= 20);
+    CHECK_EQ_INT(sp_plog_truncate(a, 20), 0);
+    CHECK_EQ_INT(read_all(&e, a, 0, 1, 4000), 20);
+    /* Flip a byte inside batch 3 of `b` behind its back: the read answers -EIO. */
+    int fd = sp_io_open_sync(e.io, "/b-0/00000000000000000000.log", O_RDWR, 0);
+    REQUIRE(fd >= 0);
+    static uint8_t blk[4096] __attribute__((aligned(4096)));
+    struct t_op op = {.op = {.done = t_op_done}};
+    sp_io_read(e.io, &op.op, fd, blk, 4096, 0);
+    env_run_until(&e, &op.done, 1);
+    CHECK_EQ_INT(op.res, 4096);
+    blk[3 * 570 + 100] ^= 0x10;
+    op.done = 0;
+    sp_io_write(e.io, &op.op, fd, blk, 4096, 0);
+    env_run_until(&e, &op.done, 1);
+    sp_io_close_sync(e.io, fd);
+    CHECK_EQ_INT(read_sync(&e, b, &t, 0, 100000, SP_PLOG_READ_HW), -EIO);
+    CHECK_EQ_INT(sp_plog_error(b), -EBADMSG);
+    CHECK_EQ_INT(sp_plog_close(a), 0);
+    sp_plog_abandon(b);
+    env_fini(&e);
+}
+
 int main(int argc, char **argv)
 {
     g_sim = argc > 1 && strcmp(argv[1], "sim") == 0;
@@ -504,5 +612,6 @@ int main(int argc, char **argv)
     test_fd_cap_cache();
     test_offsets_policy();
     test_idle_memory();
+    test_errors();
     return CHECK_DONE();
 }
