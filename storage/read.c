@@ -163,8 +163,8 @@ static void read_segment_start(struct sp_plog_read *r)
     long i = sp_index_floor(seg->idx, seg->idx_n, rel);
     r->pos = i >= 0 ? seg->idx[i].position : 0;
     if (seg->fd >= 0) {
-        if (!is_active(log, seg)) {
-            st_lru_touch(log->st, seg);
+        if (seg->synced) {
+            st_lru_touch(log->st, seg); /* only finished segments may be closed by the cap */
         }
         read_issue(r, r->max_bytes);
         return;
