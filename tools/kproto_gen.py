@@ -471,10 +471,9 @@ def body_fn(s, what):
 
 # -- init
 
-def emit_init(o, s):
-    o('static void %s(struct %s *m)' % (body_fn(s, 'init'), s.cname))
-    o('{')
-    o('*m = (struct %s){0};' % s.cname, 1)
+def emit_field_defaults(o, s, struct_init):
+    """Assignments of every non-zero default of s's fields; nested structs
+    are initialised by the function struct_init(struct) names."""
     for f in s.fields:
         if f.is_array:
             if f.default == 'null':
@@ -482,7 +481,7 @@ def emit_init(o, s):
             continue
         if f.is_struct:
             if not f.is_ptr_struct():
-                o('%s(&m->%s);' % (body_fn(f.struct, 'init'), f.name), 1)
+                o('%s(&m->%s);' % (struct_init(f.struct), f.name), 1)
             continue
         if f.elem == 'string':
             d = str_default(f)
@@ -499,6 +498,13 @@ def emit_init(o, s):
         d = default_of(f)
         if d is not None:
             o('m->%s = %s;' % (f.name, d), 1)
+
+
+def emit_init(o, s):
+    o('static void %s(struct %s *m)' % (body_fn(s, 'init'), s.cname))
+    o('{')
+    o('*m = (struct %s){0};' % s.cname, 1)
+    emit_field_defaults(o, s, lambda t: body_fn(t, 'init'))
     o('}')
     o()
 
@@ -1165,30 +1171,7 @@ def emit_test_init(o, s):
     o('static void %s_init_t(struct %s *m)' % (s.cname, s.cname))
     o('{')
     o('memset(m, 0, sizeof(*m));', 1)
-    for f in s.fields:
-        if f.is_array:
-            if f.default == 'null':
-                o('m->%s_count = -1;' % f.name, 1)
-            continue
-        if f.is_struct:
-            if not f.is_ptr_struct():
-                o('%s_init_t(&m->%s);' % (f.struct.cname, f.name), 1)
-            continue
-        if f.elem == 'string':
-            d = str_default(f)
-            if d != 'null':
-                o('m->%s.ptr = %s;' % (f.name, c_string(d)), 1)
-                o('m->%s.len = %d;' % (f.name, len(d.encode())), 1)
-            continue
-        if f.elem == 'bytes':
-            if f.default != 'null':
-                o('m->%s.ptr = (const uint8_t *)"";' % f.name, 1)
-            continue
-        if f.elem in ('records', 'uuid'):
-            continue
-        d = default_of(f)
-        if d is not None:
-            o('m->%s = %s;' % (f.name, d), 1)
+    emit_field_defaults(o, s, lambda t: '%s_init_t' % t.cname)
     o('}')
     o()
 
