@@ -22,8 +22,8 @@ static int metadata_topics(const struct sp_api_call *call, struct kproto_metadat
         struct kproto_metadata_response_metadata_response_topic *t = &topics[i];
         bool by_id = rt->Name.ptr == NULL;
         t->ErrorCode = call->error != 0 ? call->error
-                       : by_id          ? SP_KERR_UNKNOWN_TOPIC_ID
-                                        : SP_KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                       : by_id          ? KERR_UNKNOWN_TOPIC_ID
+                                        : KERR_UNKNOWN_TOPIC_OR_PARTITION;
         /* Before v12 the name cannot be null. */
         t->Name = by_id && call->version < 12 ? sp_str_make("") : rt->Name;
         t->TopicId = rt->TopicId;
@@ -34,9 +34,9 @@ static int metadata_topics(const struct sp_api_call *call, struct kproto_metadat
     return 0;
 }
 
-int sp_api_metadata(const struct sp_api_call *call, void *resp_v)
+int sp_api_metadata(struct sp_api_call *call)
 {
-    struct kproto_metadata_response *resp = resp_v;
+    struct kproto_metadata_response *resp = call->resp;
     const struct sp_dispatch_params *p = call->params;
     const struct sp_listener_addr *adv = &p->advertised->addr[call->listener];
     struct kproto_metadata_response_metadata_response_broker *b =

@@ -1,9 +1,9 @@
 /* cluster/api_versions.c: ApiVersions, the APIs and versions this broker serves. */
 #include "cluster/dispatch_impl.h"
 
-int sp_api_versions(const struct sp_api_call *call, void *resp_v)
+int sp_api_versions(struct sp_api_call *call)
 {
-    struct kproto_api_versions_response *resp = resp_v;
+    struct kproto_api_versions_response *resp = call->resp;
     struct kproto_api_versions_response_api_version *keys =
         sp_arena_calloc(call->arena, (size_t)sp_api_handlers_count, sizeof(*keys));
     if (keys == NULL) {

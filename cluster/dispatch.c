@@ -21,6 +21,10 @@ static const struct sp_dispatch_params *dparams;
 /* One request's memory: the response, and the arena it and the decoded request live in. */
 struct dreq {
     struct sp_net_resp resp;
+    struct sp_api_call call;
+    struct kproto_request_header hdr;
+    const struct kproto_api *api;
+    struct sp_net_req *req;
     struct sp_arena arena;
     uint8_t first[DREQ_ARENA_FIRST_BYTES];
 };
@@ -73,6 +77,46 @@ static int16_t clamp_version(int16_t v, const struct sp_api_handler *h)
     return v < h->min_version ? h->min_version : v > h->max_version ? h->max_version : v;
 }
 
+/* Encodes and queues the response (or none, or closes), and lets the request go. */
+static void dreq_finish(struct dreq *d, int rc)
+{
+    SP_ASSERT(rc != SP_API_PENDING);
+    struct sp_net_req *req = d->req;
+    if (rc == SP_API_NO_RESPONSE) {
+        sp_arena_destroy(&d->arena);
+        free(d);
+        sp_net_req_done(req, NULL, false);
+        return;
+    }
+    struct sp_wr wr;
+    sp_wr_init(&wr, &d->arena, DREQ_RESP_INITIAL);
+    if (rc == 0) {
+        rc = kproto_response_frame_write(&wr, d->api, d->call.version, d->hdr.CorrelationId,
+                                         d->call.resp);
+    }
+    if (rc != 0) {
+        if (rc == -EPROTO) {
+            sp_log_info("%s v%d with acks=0 failed: closing the connection", d->api->name,
+                        d->call.version);
+        } else {
+            sp_log_warn("cannot answer %s v%d: %s: closing the connection", d->api->name,
+                        d->call.version, strerror(-rc));
+        }
+        dreq_close(req, d);
+        return;
+    }
+    d->resp.iov[0].iov_base = wr.buf;
+    d->resp.iov[0].iov_len = wr.len;
+    d->resp.iovcnt = 1;
+    d->resp.sent = dreq_sent;
+    sp_net_req_done(req, &d->resp, false);
+}
+
+void sp_api_done(struct sp_api_call *call, int rc)
+{
+    dreq_finish(sp_container_of(call, struct dreq, call), rc);
+}
+
 void sp_dispatch_request(void *ctx, struct sp_net_req *req)
 {
     struct dreq *d = malloc(sizeof(*d));
@@ -83,6 +127,7 @@ void sp_dispatch_request(void *ctx, struct sp_net_req *req)
     }
     sp_arena_init(&d->arena, d->first, sizeof(d->first),
                   DREQ_ARENA_BASE_BYTES + 8 * (size_t)req->frame.len);
+    d->req = req;
 
     /* An unknown key cannot even be framed as a header: say which it was. */
     int16_t key = req->frame.len >= 2 ? (int16_t)sp_load_be16(req->frame.ptr) : -1;
@@ -94,53 +139,47 @@ void sp_dispatch_request(void *ctx, struct sp_net_req *req)
         dreq_close(req, d);
         return;
     }
+    d->api = api;
     struct sp_rd rd;
-    struct kproto_request_header hdr;
     sp_rd_init(&rd, req->frame.ptr, req->frame.len);
-    if (kproto_request_header_read(&rd, &d->arena, &hdr) != 0) {
+    if (kproto_request_header_read(&rd, &d->arena, &d->hdr) != 0) {
         sp_log_warn("malformed %s request header: closing the connection", api->name);
         dreq_close(req, d);
         return;
     }
-    int16_t version = hdr.RequestApiVersion;
-    struct sp_api_call call = {dparams, req->listener, version, 0, NULL, &d->arena};
+    int16_t version = d->hdr.RequestApiVersion;
+    struct sp_api_call *call = &d->call;
+    *call = (struct sp_api_call){.params = dparams,
+                                 .listener = req->listener,
+                                 .version = version,
+                                 .arena = &d->arena,
+                                 .header = &d->hdr,
+                                 .conn = req->conn};
     bool supported = version >= h->min_version && version <= h->max_version;
     if (!supported) {
-        call.error = SP_KERR_UNSUPPORTED_VERSION;
+        call->error = KERR_UNSUPPORTED_VERSION;
         /* ApiVersions answers at v0, which every client reads (KIP-511). */
-        call.version = key == KPROTO_API_KEY_API_VERSIONS ? 0 : clamp_version(version, h);
+        call->version = key == KPROTO_API_KEY_API_VERSIONS ? 0 : clamp_version(version, h);
         sp_log_debug("%s v%d unsupported: answering v%d with UNSUPPORTED_VERSION", api->name,
-                     version, call.version);
+                     version, call->version);
     }
     /* Unsupported versions are read as the closest one, for what can be echoed back. */
     void *body = sp_arena_alloc(&d->arena, api->request->size);
-    if (body != NULL && api->request->decode(&rd, &d->arena, call.version, body) == 0) {
-        call.body = body;
+    if (body != NULL && api->request->decode(&rd, &d->arena, call->version, body) == 0) {
+        call->body = body;
     } else if (supported) {
         sp_log_warn("malformed %s v%d request: closing the connection", api->name, version);
         dreq_close(req, d);
         return;
     }
-    void *resp = sp_arena_alloc(&d->arena, api->response->size);
-    struct sp_wr wr;
-    sp_wr_init(&wr, &d->arena, DREQ_RESP_INITIAL);
-    int rc = -ENOMEM;
-    if (resp != NULL) {
-        api->response->init(resp);
-        rc = h->fn(&call, resp);
-    }
-    if (rc == 0) {
-        rc = kproto_response_frame_write(&wr, api, call.version, hdr.CorrelationId, resp);
-    }
-    if (rc != 0) {
-        sp_log_warn("cannot answer %s v%d: %s: closing the connection", api->name, version,
-                    strerror(-rc));
-        dreq_close(req, d);
+    call->resp = sp_arena_alloc(&d->arena, api->response->size);
+    if (call->resp == NULL) {
+        dreq_finish(d, -ENOMEM);
         return;
     }
-    d->resp.iov[0].iov_base = wr.buf;
-    d->resp.iov[0].iov_len = wr.len;
-    d->resp.iovcnt = 1;
-    d->resp.sent = dreq_sent;
-    sp_net_req_done(req, &d->resp, false);
+    api->response->init(call->resp);
+    int rc = h->fn(call);
+    if (rc != SP_API_PENDING) {
+        dreq_finish(d, rc);
+    }
 }

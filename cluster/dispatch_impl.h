@@ -3,10 +3,23 @@
  * the API handlers (cluster/api_*.c) share. Private to cluster/.
  *
  * A handler fills the response body of its API from the decoded request
- * body. Everything it allocates comes from the request's arena (borrowed),
- * which lives until the response has been sent. `error` is 0, or a Kafka
- * error code to answer with instead of doing the work (the version was
- * unsupported); `body` may then be NULL when the request could not be read.
+ * body, now or later:
+ *
+ *   return 0                the response is complete;
+ *   return SP_API_PENDING   the handler went asynchronous (cross-shard work,
+ *                           a long poll, a disk read) and will call
+ *                           sp_api_done() exactly once, later, on this shard;
+ *   return SP_API_NO_RESPONSE  complete, and nothing is sent (acks=0);
+ *   return -errno           the request cannot be answered: the connection is
+ *                           closed with a log line (-EPROTO: acks=0 failed).
+ *
+ * Everything a handler allocates for the response comes from the request's
+ * arena, which lives until the response has been sent. The arena belongs
+ * to the connection's shard: work running on another shard must not
+ * allocate from it (give it its own memory, or results to fill in).
+ * `error` is 0, or a Kafka error code to answer with instead of doing the
+ * work (the version was unsupported); `body` may then be NULL when the
+ * request could not be read.
  */
 #ifndef SP_CLUSTER_DISPATCH_IMPL_H
 #define SP_CLUSTER_DISPATCH_IMPL_H
@@ -14,10 +27,8 @@
 #include "cluster/dispatch.h"
 #include "protocol/kproto.h"
 
-#define SP_KERR_NONE                       0
-#define SP_KERR_UNKNOWN_TOPIC_OR_PARTITION 3
-#define SP_KERR_UNSUPPORTED_VERSION        35
-#define SP_KERR_UNKNOWN_TOPIC_ID           100
+#define SP_API_PENDING     1
+#define SP_API_NO_RESPONSE 2
 
 struct sp_api_call {
     const struct sp_dispatch_params *params;
@@ -25,11 +36,17 @@ struct sp_api_call {
     int16_t version;
     int16_t error;
     const void *body; /* struct kproto_<api>_request, or NULL */
+    void *resp;       /* struct kproto_<api>_response, already _init()ed */
     struct sp_arena *arena;
+    const struct kproto_request_header *header; /* ClientId etc. */
+    sp_handle conn;                             /* the connection, on this shard */
 };
 
-/* Fills resp (already _init()ed). 0, or -ENOMEM when the arena is full. */
-typedef int (*sp_api_fn)(const struct sp_api_call *call, void *resp);
+/* Fills call->resp, or goes asynchronous (see the top). */
+typedef int (*sp_api_fn)(struct sp_api_call *call);
+
+/* Ends an SP_API_PENDING call: rc as a handler's return value, never SP_API_PENDING. */
+void sp_api_done(struct sp_api_call *call, int rc);
 
 struct sp_api_handler {
     int16_t key;
@@ -38,8 +55,8 @@ struct sp_api_handler {
     sp_api_fn fn;
 };
 
-int sp_api_versions(const struct sp_api_call *call, void *resp);
-int sp_api_metadata(const struct sp_api_call *call, void *resp);
+int sp_api_versions(struct sp_api_call *call);
+int sp_api_metadata(struct sp_api_call *call);
 
 /* The handler table, ordered by key. */
 extern const struct sp_api_handler sp_api_handlers[];

@@ -37,6 +37,7 @@
 
 #include "protocol/arena.h"
 #include "protocol/wire.h"
+#include "protocol/gen/kerr.h"
 #include "protocol/gen/kproto_types.h"
 
 enum kproto_kind {
