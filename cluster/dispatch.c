@@ -11,8 +11,15 @@
 #define DREQ_RESP_INITIAL      256
 
 const struct sp_api_handler sp_api_handlers[] = {
-    {3, 0, 12, sp_api_metadata},
+    {KPROTO_API_KEY_PRODUCE, 3, 11, sp_api_produce},
+    {KPROTO_API_KEY_FETCH, 4, 17, sp_api_fetch},
+    {KPROTO_API_KEY_LIST_OFFSETS, 1, 10, sp_api_list_offsets},
+    {KPROTO_API_KEY_METADATA, 0, 12, sp_api_metadata},
     {KPROTO_API_KEY_API_VERSIONS, 0, 4, sp_api_versions},
+    {KPROTO_API_KEY_CREATE_TOPICS, 0, 7, sp_api_create_topics},
+    {KPROTO_API_KEY_DELETE_TOPICS, 0, 6, sp_api_delete_topics},
+    {KPROTO_API_KEY_INIT_PRODUCER_ID, 0, 5, sp_api_init_producer_id},
+    {KPROTO_API_KEY_CREATE_PARTITIONS, 0, 3, sp_api_create_partitions},
 };
 const int sp_api_handlers_count = (int)SP_ARRAY_LEN(sp_api_handlers);
 

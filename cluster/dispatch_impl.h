@@ -55,8 +55,16 @@ struct sp_api_handler {
     sp_api_fn fn;
 };
 
-int sp_api_versions(struct sp_api_call *call);
+/* One per API, each in its cluster/api_*.c. */
+int sp_api_produce(struct sp_api_call *call);
+int sp_api_fetch(struct sp_api_call *call);
+int sp_api_list_offsets(struct sp_api_call *call);
 int sp_api_metadata(struct sp_api_call *call);
+int sp_api_versions(struct sp_api_call *call);
+int sp_api_create_topics(struct sp_api_call *call);
+int sp_api_delete_topics(struct sp_api_call *call);
+int sp_api_init_producer_id(struct sp_api_call *call);
+int sp_api_create_partitions(struct sp_api_call *call);
 
 /* The handler table, ordered by key. */
 extern const struct sp_api_handler sp_api_handlers[];

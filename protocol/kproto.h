@@ -107,8 +107,16 @@ static inline bool kproto_uuid_is_zero(const struct sp_uuid *u)
 
 /* ---- headers ---- */
 
-#define KPROTO_API_KEY_API_VERSIONS        18
+#define KPROTO_API_KEY_PRODUCE             0
+#define KPROTO_API_KEY_FETCH               1
+#define KPROTO_API_KEY_LIST_OFFSETS        2
+#define KPROTO_API_KEY_METADATA            3
 #define KPROTO_API_KEY_CONTROLLED_SHUTDOWN 7
+#define KPROTO_API_KEY_API_VERSIONS        18
+#define KPROTO_API_KEY_CREATE_TOPICS       19
+#define KPROTO_API_KEY_DELETE_TOPICS       20
+#define KPROTO_API_KEY_INIT_PRODUCER_ID    22
+#define KPROTO_API_KEY_CREATE_PARTITIONS   37
 
 /* Request header version (0, 1 or 2) for a request of this key and version:
  * 2 for flexible versions (including versions above the highest known, as

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# spindle-test: runner=system-python variants=matrix
 """confluent-kafka-python's AdminClient.list_topics() against a real broker."""
 import os
 import sys

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# spindle-test: runner=python variants=matrix
 """kcat -L against a real broker: this broker's id, host and port, and a
 requested missing topic with its error."""
 import json

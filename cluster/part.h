@@ -1,0 +1,69 @@
+/*
+ * cluster/part.h: the partitions a shard owns, and their logs.
+ *
+ * Each shard keeps a table of the partitions placed on it (cluster/image.h),
+ * found by topic id and index. A partition's log is opened when the
+ * controller's delta creates it (or at start) and closed and removed when
+ * its topic is deleted. Produce (cluster/api_produce.c) and Fetch
+ * (cluster/api_fetch.c) run on the owning shard and use what is here:
+ *
+ *   struct sp_part *p = sp_part_get(topic_id, index);   NULL: not ours / gone
+ *   sp_part_ref(p);  ... asynchronous work on p->log ...  sp_part_unref(p);
+ *
+ * A reference keeps the struct and its log alive across asynchronous work
+ * (an append waiting for its ack, a fetch result lent to another shard).
+ * When the topic is deleted the partition leaves the table at once
+ * (sp_part_get answers NULL, `deleted` is set), the fetch waiters are woken
+ * (sp_fetch_part_closing), the producer state is dropped, and the log is
+ * closed and its directory removed once the last reference is gone.
+ *
+ * Hooks into the owners of the per-partition state, called here:
+ *   sp_pstate_open(p)         after the log opened: rebuild producer state
+ *   sp_pstate_close(p, keep)  before the log closes: snapshot (keep) or drop
+ *   sp_fetch_on_hw(p, hw)     the high watermark moved: wake long polls
+ *   sp_fetch_part_closing(p)  the partition is going away: wake them too
+ *
+ * Threads: the owning shard only.
+ */
+#ifndef SP_CLUSTER_PART_H
+#define SP_CLUSTER_PART_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "cluster/topic_cfg.h"
+#include "storage/log.h"
+
+struct sp_pstate;     /* cluster/pstate.h */
+struct sp_fetch_wait; /* cluster/api_fetch.c */
+
+struct sp_part {
+    uint8_t topic_id[16];
+    int32_t index;
+    char *dir;        /* <log dir>/<topic>-<index> */
+    const char *name; /* the topic's name (owned here; for logs) */
+    struct sp_plog *log; /* NULL while opening or when it failed (KAFKA_STORAGE_ERROR) */
+    int32_t leader_epoch;
+    struct sp_topic_cfg cfg;    /* the topic's resolved config, updated by deltas */
+    struct sp_pstate *pstate;   /* producer state (cluster/pstate.h) */
+    struct sp_fetch_wait *waiters; /* long polls waiting for the high watermark */
+    uint32_t refs;
+    bool deleted;
+    /* part.c's own from here */
+    struct sp_part *hnext;
+};
+
+/* This shard's partition, or NULL (not placed here, deleted, or not open yet). */
+struct sp_part *sp_part_get(const uint8_t topic_id[16], int32_t index);
+void sp_part_ref(struct sp_part *p);
+void sp_part_unref(struct sp_part *p);
+/* Partitions on this shard (metrics, tests). */
+uint32_t sp_part_count(void);
+
+/* Hooks implemented by their owners (see the top). */
+int sp_pstate_open(struct sp_part *p);
+void sp_pstate_close(struct sp_part *p, bool keep);
+void sp_fetch_on_hw(struct sp_part *p, int64_t hw);
+void sp_fetch_part_closing(struct sp_part *p);
+
+#endif /* SP_CLUSTER_PART_H */
