@@ -114,7 +114,7 @@ void sp_io_features_str(uint32_t features, char *buf, size_t len)
 {
     static const char *const names[] = {
         "single_issuer",    "defer_taskrun",  "coop_taskrun", "registered_files", "buf_ring",
-        "accept_multishot", "recv_multishot", "send_zc",      "msg_ring",
+        "accept_multishot", "recv_multishot", "send_zc",      "msg_ring",         "sendmsg_zc",
     };
     size_t used = 0;
     if (len == 0) {
@@ -287,6 +287,15 @@ void sp_io_send_zc(struct sp_io *io, struct sp_io_op *op, int fd, const void *bu
     op_fill(op, SP_IO_OP_SEND_ZC, fd);
     op->buf = (void *)(uintptr_t)buf;
     op->len = len;
+    op_submit(io, op);
+}
+
+void sp_io_sendmsg_zc(struct sp_io *io, struct sp_io_op *op, int fd, const struct iovec *iov,
+                      int iovcnt)
+{
+    op_fill(op, SP_IO_OP_SENDMSG_ZC, fd);
+    op->buf = (void *)(uintptr_t)iov;
+    op->arg = (uint32_t)iovcnt;
     op_submit(io, op);
 }
 

@@ -82,6 +82,7 @@ enum sp_io_opcode {
     SP_IO_OP_MKDIRAT,
     SP_IO_OP_TIMEOUT,
     SP_IO_OP_CANCEL,
+    SP_IO_OP_SENDMSG_ZC,
     SP_IO_OP_COUNT_,
 };
 
@@ -123,7 +124,8 @@ enum sp_io_feature {
     SP_IO_FEAT_ACCEPT_MULTISHOT = 1u << 5,
     SP_IO_FEAT_RECV_MULTISHOT = 1u << 6,
     SP_IO_FEAT_SEND_ZC = 1u << 7,
-    SP_IO_FEAT_MSG_RING = 1u << 8, /* usable for cross-core wake-ups (>= 6.2) */
+    SP_IO_FEAT_MSG_RING = 1u << 8,   /* usable for cross-core wake-ups (>= 6.2) */
+    SP_IO_FEAT_SENDMSG_ZC = 1u << 9, /* vectored zero-copy send (>= 6.1) */
 };
 
 struct sp_io_params {
@@ -172,6 +174,14 @@ void sp_io_sendmsg(struct sp_io *io, struct sp_io_op *op, int fd, const struct i
  * the kernel no longer references the buffer.
  */
 void sp_io_send_zc(struct sp_io *io, struct sp_io_op *op, int fd, const void *buf, uint32_t len);
+/*
+ * sp_io_sendmsg() zero-copy where SP_IO_FEAT_SENDMSG_ZC is on, else a plain
+ * sendmsg (one completion). Zero-copy completes as sp_io_send_zc() does.
+ * iov and the bytes it points to are borrowed until the final completion
+ * (the notification): the kernel reads the pages while they are in flight.
+ */
+void sp_io_sendmsg_zc(struct sp_io *io, struct sp_io_op *op, int fd, const struct iovec *iov,
+                      int iovcnt);
 
 void sp_io_read(struct sp_io *io, struct sp_io_op *op, int fd, void *buf, uint32_t len,
                 uint64_t off);

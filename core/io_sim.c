@@ -1466,7 +1466,7 @@ int sp_io_create_sim(struct sp_io **out, struct sp_sim_fs *fs, uint64_t seed)
     s->base.features = SP_IO_FEAT_SINGLE_ISSUER | SP_IO_FEAT_DEFER_TASKRUN |
                        SP_IO_FEAT_COOP_TASKRUN | SP_IO_FEAT_REGISTERED_FILES | SP_IO_FEAT_BUF_RING |
                        SP_IO_FEAT_ACCEPT_MULTISHOT | SP_IO_FEAT_RECV_MULTISHOT |
-                       SP_IO_FEAT_SEND_ZC | SP_IO_FEAT_MSG_RING;
+                       SP_IO_FEAT_SEND_ZC | SP_IO_FEAT_MSG_RING | SP_IO_FEAT_SENDMSG_ZC;
     s->fs = fs;
     s->rng = seed;
     s->reorder = true;

@@ -15,6 +15,7 @@
  *   multishot accept   5.19     kernel version (same opcode as accept)
  *   multishot recv     6.0      kernel version (same opcode as recv)
  *   SEND_ZC            6.0      opcode probe
+ *   SENDMSG_ZC         6.1      opcode probe
  *   MSG_RING wake-ups  6.2      opcode probe + version: before 6.2 a
  *                               MSG_RING into a DEFER_TASKRUN ring may not
  *                               wake its waiter, so wake-ups use an eventfd
@@ -160,12 +161,17 @@ static bool uring_prep(struct sp_io_uring *u, struct sp_io_op *op)
     case SP_IO_OP_SEND:
         io_uring_prep_send(sqe, op->fd, op->buf, op->len, MSG_NOSIGNAL);
         break;
-    case SP_IO_OP_SENDMSG: {
+    case SP_IO_OP_SENDMSG:
+    case SP_IO_OP_SENDMSG_ZC: {
         struct msghdr *msg = &u->slots[sqe - u->ring.sq.sqes].msg;
         memset(msg, 0, sizeof(*msg));
         msg->msg_iov = op->buf;
         msg->msg_iovlen = op->arg;
-        io_uring_prep_sendmsg(sqe, op->fd, msg, MSG_NOSIGNAL);
+        if (op->opcode == SP_IO_OP_SENDMSG_ZC && (f & SP_IO_FEAT_SENDMSG_ZC)) {
+            io_uring_prep_sendmsg_zc(sqe, op->fd, msg, MSG_NOSIGNAL);
+        } else {
+            io_uring_prep_sendmsg(sqe, op->fd, msg, MSG_NOSIGNAL);
+        }
         break;
     }
     case SP_IO_OP_SEND_ZC:
@@ -420,6 +426,9 @@ static void uring_probe_features(struct sp_io_uring *u)
     if (probe != NULL) {
         if (kernel_at_least(k, 6, 0) && io_uring_opcode_supported(probe, IORING_OP_SEND_ZC)) {
             u->base.features |= SP_IO_FEAT_SEND_ZC;
+        }
+        if (kernel_at_least(k, 6, 1) && io_uring_opcode_supported(probe, IORING_OP_SENDMSG_ZC)) {
+            u->base.features |= SP_IO_FEAT_SENDMSG_ZC;
         }
         if (kernel_at_least(k, 6, 2) && io_uring_opcode_supported(probe, IORING_OP_MSG_RING)) {
             u->base.features |= SP_IO_FEAT_MSG_RING;
