@@ -95,3 +95,14 @@ def work_dir():
     d = os.environ.get("SPINDLE_TEST_DIR") or os.path.join(os.getcwd(), "test-data")
     os.makedirs(d, exist_ok=True)
     return d
+
+
+def restart_same_port(broker, sig=signal.SIGTERM, timeout=30):
+    """Stops `broker` with sig (SIGTERM: clean; SIGKILL: a crash) and starts
+    it again on the same data dir and the same port, so that clients that
+    knew it reconnect to it. Returns the stopped process's exit status."""
+    port = broker.port
+    rc = broker.stop(sig)
+    broker.extra = list(broker.extra) + ["--set", "listeners=PLAINTEXT://127.0.0.1:%d" % port]
+    broker.start(timeout)
+    return rc
