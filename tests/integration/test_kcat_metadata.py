@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # spindle-test: runner=python variants=matrix
 """kcat -L against a real broker: this broker's id, host and port, and a
-requested missing topic with its error."""
+requested missing topic with its error (auto-creation off: kcat's metadata
+requests allow it, as a producer's do)."""
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ if shutil.which("kcat") is None:
     print("SKIP: kcat is not installed (apt install kcat)")
     sys.exit(77)
 
-with Broker(exe, extra=["--smp", smp]) as b:
+with Broker(exe, extra=["--smp", smp, "--set", "auto.create.topics.enable=false"]) as b:
     out = subprocess.run(["kcat", "-b", b.bootstrap, "-L", "-J", "-t", "missing-topic"],
                          capture_output=True, text=True, timeout=30)
     rc = b.stop()
