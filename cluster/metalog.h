@@ -50,7 +50,13 @@ struct sp_metalog_record {
     const void *msg;
 };
 
-/* Called once per record during a load, in log order. Nonzero stops the load. */
+/*
+ * Called once per record during a load, in log order: first the records of
+ * the newest snapshot (offset: the last offset the snapshot covers, for
+ * each of them), then the log's records after it (offset: the record's
+ * own). r, r->msg and whatever they point to are borrowed for the call
+ * only. Nonzero stops the load, and sp_metalog_load returns it.
+ */
 typedef int (*sp_metalog_record_fn)(void *ctx, int64_t offset, const struct sp_metalog_record *r);
 
 /*
@@ -63,10 +69,20 @@ int sp_metalog_load(const char *log_dir, const struct sp_config *cfg, sp_metalog
 
 struct sp_metalog;
 
-/* Shard 0: opens the log for appending (blocking, as sp_plog_open), bumps the epoch. */
+/*
+ * Shard 0: opens the log for appending (blocking, as sp_plog_open), bumps the
+ * epoch and writes its LeaderChange (this node, from log_dir's
+ * meta.properties, the only voter), waiting until it is durable. -EINVAL
+ * off the shards.
+ */
 int sp_metalog_open(struct sp_storage *st, const char *log_dir, struct sp_metalog **out);
-/* Shard 0: waits for appends in flight, closes. Blocking. */
+/* Shard 0: waits for appends in flight, closes. Blocking; not from inside a done callback. */
 void sp_metalog_close(struct sp_metalog *ml);
+
+/* The next offset to be assigned, the current epoch, and the end offset of the newest snapshot. */
+int64_t sp_metalog_end_offset(const struct sp_metalog *ml);
+int32_t sp_metalog_epoch(const struct sp_metalog *ml);
+int64_t sp_metalog_snapshot_offset(const struct sp_metalog *ml);
 
 struct sp_metalog_append {
     /* Set by the caller. */
@@ -80,7 +96,11 @@ struct sp_metalog_append {
 /*
  * Appends records r[0..n) (n <= SP_METALOG_BATCH_RECORDS) as one batch,
  * encoded before the call returns (r is borrowed during the call only).
- * done follows once durable. 0, or -errno (nothing appended).
+ * done follows once durable (fdatasync, whatever log.flush.acks.all.wait
+ * says), from a completion, in the order of the calls. 0, or -errno
+ * (nothing appended): -EINVAL (an unknown record type or version, n out
+ * of range), -ENOBUFS (storage's write buffers are full: retry after a
+ * completion), -EIO (an earlier append failed: the log is offline).
  */
 int sp_metalog_append(struct sp_metalog *ml, struct sp_metalog_append *a,
                       const struct sp_metalog_record *r, size_t n);
@@ -93,5 +113,13 @@ int sp_metalog_append(struct sp_metalog *ml, struct sp_metalog_append *a,
 typedef void (*sp_metalog_emit_fn)(struct sp_metalog *ml, const struct sp_metalog_record *r);
 typedef void (*sp_metalog_state_fn)(void *ctx, struct sp_metalog *ml, sp_metalog_emit_fn emit);
 void sp_metalog_set_snapshot_source(struct sp_metalog *ml, sp_metalog_state_fn fn, void *ctx);
+
+/*
+ * A snapshot is due once this many records were made durable since the
+ * last one (SP_METALOG_SNAPSHOT_RECORDS unless set; tests set less). It is
+ * written from a task on the next tick when no append is in flight, so the
+ * state the source emits must be the state of every record appended.
+ */
+void sp_metalog_set_snapshot_threshold(struct sp_metalog *ml, uint64_t records);
 
 #endif /* SP_CLUSTER_METALOG_H */
