@@ -628,6 +628,8 @@ static int load_log(struct loader *ld, const char *dir, const struct sp_config *
     struct sp_io_params ip = {0};
     if (cfg != NULL &&
         sp_io_parse_kernel_cap(sp_config_str(cfg, SP_CFG_IO_URING_FEATURES), &ip.kernel_cap) < 0) {
+        sp_log_error("io_uring.features: '%s' is not auto or a kernel version such as 6.1",
+                     sp_config_str(cfg, SP_CFG_IO_URING_FEATURES));
         return -EINVAL;
     }
     struct sp_io *io;

@@ -84,7 +84,12 @@ int sp_topic_cfg_describe(const char *key, const struct sp_config *broker,
 /* Every documented topic config name, in order, for describing them all. */
 size_t sp_topic_cfg_names(const char *const **names);
 
-/* The storage options a partition of the topic opens with. */
+/*
+ * The storage options a partition of the topic opens with. Retention
+ * applies only when cleanup.policy has "delete"; Kafka's "never" for
+ * flush.messages / flush.ms leaves flushing to the shard's schedule
+ * (log.flush.interval.*).
+ */
 void sp_topic_cfg_plog_options(const struct sp_topic_cfg *c, struct sp_plog_options *o);
 
 #endif /* SP_CLUSTER_TOPIC_CFG_H */
