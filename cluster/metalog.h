@@ -117,8 +117,11 @@ void sp_metalog_set_snapshot_source(struct sp_metalog *ml, sp_metalog_state_fn f
 /*
  * A snapshot is due once this many records were made durable since the
  * last one (SP_METALOG_SNAPSHOT_RECORDS unless set; tests set less). It is
- * written from a task on the next tick when no append is in flight, so the
- * state the source emits must be the state of every record appended.
+ * written from a task deferred (sp_rx_defer, first in first out) just
+ * after the done callback of the append that completes with none left in
+ * flight, so a task that callback defers (applying the records) runs
+ * first. The state the source emits must then be the state of every record
+ * appended: the snapshot is named after the log end at that moment.
  */
 void sp_metalog_set_snapshot_threshold(struct sp_metalog *ml, uint64_t records);
 
