@@ -70,4 +70,7 @@ SP_CONFIG_KEY(MAX_CONNECTIONS, "max.connections", INT, "2147483647", 0, 21474836
     "Connections the broker accepts in all; more are closed at once.")
 SP_CONFIG_KEY(CONNECTIONS_MAX_IDLE_MS, "connections.max.idle.ms", INT, "600000", -1, INT64_MAX, "",
     "Idle connections are closed after this long; -1 never.")
+SP_CONFIG_KEY(MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS, "max.incremental.fetch.session.cache.slots",
+    INT, "1000", 0, 2147483647, "",
+    "Fetch sessions (KIP-227) the broker keeps in all, shared out over the shards; 0 disables them.")
 /* clang-format on */
