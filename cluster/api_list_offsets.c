@@ -351,7 +351,8 @@ static int lo_fill(struct lo *lo)
                 .ErrorCode = it->error,
                 .Timestamp = ok ? it->ts : -1,
                 .Offset = ok ? it->offset : -1,
-                .LeaderEpoch = ok ? it->epoch : -1,
+                /* Not in the response before v4, where it must keep its default. */
+                .LeaderEpoch = ok && call->version >= 4 ? it->epoch : -1,
             };
             tr[i].Partitions_count++;
         }
