@@ -279,11 +279,12 @@ static void item_read(struct fx_owner *o, struct fx_item *it)
         return;
     }
     it->error = epoch_error(it->leader_epoch, p->leader_epoch);
-    if (it->error != 0) {
-        return;
-    }
-    if (p->log == NULL) {
+    if (it->error == 0 && p->log == NULL) {
         it->error = KERR_KAFKA_STORAGE_ERROR;
+    }
+    if (it->error != 0) {
+        /* The fetch answers now: a waiter an earlier round left here goes (no release will). */
+        waiters_prune(p, fx->shard, fx->handle, sp_rx_now_ns());
         return;
     }
     sp_part_ref(p);

@@ -208,9 +208,9 @@ static int64_t sess_lookup(const struct sp_fetch_sess *s, const uint8_t id[16], 
         if (p->partition != partition) {
             continue;
         }
-        if (s->by_id
-                ? memcmp(p->topic_id, id, 16) == 0
-                : p->name_len == name.len && memcmp(p->name, name.ptr, (size_t)name.len) == 0) {
+        if (s->by_id ? memcmp(p->topic_id, id, 16) == 0
+                     : p->name_len == name.len &&
+                           (name.len == 0 || memcmp(p->name, name.ptr, (size_t)name.len) == 0)) {
             return (int64_t)v - 1;
         }
     }
