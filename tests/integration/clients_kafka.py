@@ -50,6 +50,7 @@ def run(body, extra=(), name="test"):
     the broker does not exit cleanly; prints body's return value as ok."""
     exe, smp = args()
     b = Broker(exe, extra=["--smp", smp, *extra])
+    _watchdog(b, name)
     try:
         b.start()
     except RuntimeError as e:
@@ -71,6 +72,28 @@ def run(body, extra=(), name="test"):
         print("ok: %s%s" % (name, (": %s" % result) if result is not None else ""))
     finally:
         b.close()
+
+
+def _watchdog(b, name, seconds=float(os.environ.get("SPINDLE_IT_STUCK_S", "240"))):
+    """A test stuck inside a client call (a broker that never answers) is
+    reported before meson's timeout kills it: where it waited, and the
+    broker's log."""
+    import faulthandler
+    import threading
+
+    def fire():
+        print("FAIL: %s: stuck for %.0f s; the test was here:" % (name, seconds), flush=True)
+        faulthandler.dump_traceback(file=sys.stdout, all_threads=True)
+        print("--- broker log ---\n%s" % b.log_text(), flush=True)
+        try:
+            b.proc.kill()
+        except Exception:  # noqa: BLE001
+            pass
+        os._exit(1)
+
+    t = threading.Timer(seconds, fire)
+    t.daemon = True
+    t.start()
 
 
 def consumer_conf(bootstrap, **extra):
