@@ -69,7 +69,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ $want_test = 1 ]; then
-    npm_list=$(read_list "$here/deps/npm-packages.txt")
+    npm_list=$(read_list "$here/deps/npm-packages.txt" | tr '\n' ' ')
     if [ -n "$npm_list" ]; then
         if ! command -v npm >/dev/null 2>&1; then
             echo "spindle: npm not found; the JavaScript client tests will be skipped" >&2
