@@ -73,4 +73,7 @@ SP_CONFIG_KEY(CONNECTIONS_MAX_IDLE_MS, "connections.max.idle.ms", INT, "600000",
 SP_CONFIG_KEY(MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS, "max.incremental.fetch.session.cache.slots",
     INT, "1000", 0, 2147483647, "",
     "Fetch sessions (KIP-227) the broker keeps in all, shared out over the shards; 0 disables them.")
+SP_CONFIG_KEY(PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms", INT, "86400000", 1,
+    2147483647, "",
+    "A producer id idle this long is forgotten by a partition (its retries are no longer de-duplicated).")
 /* clang-format on */
