@@ -333,6 +333,7 @@ static void backlog_add(struct pr_backlog *b, struct sp_produce_part *pp)
         b->p = pp->p;
         b->next = prs.blocked;
         prs.blocked = b;
+        sp_log_debug("produce: %s-%d waits for write-buffer space", pp->p->name, pp->p->index);
     }
     backlog_push(b, pp);
     backlog_arm();

@@ -524,7 +524,12 @@ static void job_finish(struct snap_job *job, int res)
 {
     struct sp_pstate *ps = job->ps;
     if (res < 0) {
-        sp_log_warn("pstate: producer snapshot %s not written: %s", job->path, strerror(-res));
+        /* Once let go, the partition is being deleted: its directory may be gone. */
+        if (ps != NULL) {
+            sp_log_warn("pstate: producer snapshot %s not written: %s", job->path, strerror(-res));
+        } else {
+            sp_log_debug("pstate: snapshot %s dropped: %s", job->path, strerror(-res));
+        }
         if (job->fd >= 0) {
             sp_io_close_sync(sp_rx_io(), job->fd);
         }
