@@ -16,6 +16,7 @@
  *   id without a sequence                     INVALID_RECORD
  *   transactional (no transactions yet)       INVALID_TXN_STATE
  *   CreateTime outside the allowed skew       INVALID_TIMESTAMP
+ *   a record without a key (compacted topic)  INVALID_RECORD
  *
  * Timestamps are judged on the batch's first and largest timestamps, not
  * record by record (which would need compressed batches decompressed).
@@ -157,20 +158,52 @@ static int16_t stamp_copy(struct sp_produce_part *pp, size_t size, int64_t now_m
     return 0;
 }
 
-/* Checks the decompressed records one by one. */
-static int16_t check_records(struct sp_produce_part *pp, struct sp_slice recs)
+/* Checks the decompressed records one by one; a compacted topic's need keys. */
+static int16_t check_records(struct sp_produce_part *pp, struct sp_slice recs, bool need_keys)
 {
     struct sp_record_iter it;
     struct sp_record rec;
     sp_record_iter_init(&it, &pp->h, recs);
     int rc;
-    do {
-        rc = sp_record_iter_next(&it, &rec); /* walks and checks; nothing to keep */
-    } while (rc == 1);
+    while ((rc = sp_record_iter_next(&it, &rec)) == 1) {
+        if (need_keys && rec.key.ptr == NULL) {
+            return fail(pp, KERR_INVALID_RECORD,
+                        "a compacted topic cannot accept a record without a key");
+        }
+    }
     if (rc < 0) {
         return fail(pp, KERR_CORRUPT_MESSAGE, "malformed records in the batch");
     }
     return 0;
+}
+
+/* The batch's records, decompressed into `a` within max_out bytes; 0 or the error. */
+static int16_t records_get(struct sp_produce_part *pp, struct sp_arena *a, size_t max_out,
+                           struct sp_slice *recs)
+{
+    int rc = sp_batch_records_decompress(pp->records.ptr, &pp->h, a, max_out, recs);
+    if (rc == -EMSGSIZE) {
+        return fail(pp, KERR_MESSAGE_TOO_LARGE, "records expand past %zu bytes", max_out);
+    }
+    if (rc < 0) {
+        return fail(pp, sp_compress_kafka_error(rc), "cannot decompress the batch (%s)",
+                    sp_codec_name(sp_batch_codec(&pp->h)));
+    }
+    return 0;
+}
+
+/* A compacted topic's batch kept as it is: every record must have a key. */
+static int16_t check_keys(struct sp_produce_part *pp)
+{
+    struct sp_arena a;
+    sp_arena_init(&a, NULL, 0, SP_PRODUCE_DECOMPRESS_MAX + 4096);
+    struct sp_slice recs = {NULL, 0};
+    int16_t err = records_get(pp, &a, SP_PRODUCE_DECOMPRESS_MAX, &recs);
+    if (err == 0) {
+        err = check_records(pp, recs, true);
+    }
+    sp_arena_destroy(&a);
+    return err;
 }
 
 /* Builds pp->owned: the records in codec `target`, stamped when stamp. */
@@ -183,15 +216,9 @@ static int16_t rebuild(struct sp_produce_part *pp, const struct sp_topic_cfg *c,
     struct sp_arena a;
     sp_arena_init(&a, NULL, 0, max_out + 4096);
     struct sp_slice recs = {NULL, 0};
-    int rc = sp_batch_records_decompress(pp->records.ptr, h, &a, max_out, &recs);
-    int16_t err = 0;
-    if (rc == -EMSGSIZE) {
-        err = fail(pp, KERR_MESSAGE_TOO_LARGE, "records expand past %zu bytes", max_out);
-    } else if (rc < 0) {
-        err = fail(pp, sp_compress_kafka_error(rc), "cannot decompress the batch (%s)",
-                   sp_codec_name(sp_batch_codec(h)));
-    } else {
-        err = check_records(pp, recs);
+    int16_t err = records_get(pp, &a, max_out, &recs);
+    if (err == 0) {
+        err = check_records(pp, recs, c->cleanup_compact);
     }
     size_t cap = SP_BATCH_HEADER_BYTES +
                  (target == SP_CODEC_NONE ? recs.len : sp_compress_bound(target, recs.len));
@@ -270,6 +297,12 @@ int16_t sp_produce_validate(struct sp_produce_part *pp, const struct sp_part *p,
     }
     if (recompress) {
         return rebuild(pp, c, (enum sp_codec)c->compression, stamp, now_ms);
+    }
+    if (c->cleanup_compact) {
+        err = check_keys(pp);
+        if (err != 0) {
+            return err;
+        }
     }
     if (stamp) {
         return stamp_copy(pp, size, now_ms);
