@@ -17,6 +17,19 @@
  *
  *   q_head -> [done, resp] -> [done, none] -> [done, resp] -> [waiting] -> ...
  *              \------------- one sendmsg -------------/
+ *
+ * A zero-copy send completes twice: the result (SP_IO_F_MORE), then the
+ * notification. The batch stays queued, and its responses unreleased,
+ * until the notification; a short send is resumed only then, because the
+ * send op is busy until its final completion. A connection that closes
+ * meanwhile closes its socket at once (with a reset, so the kernel drops
+ * the queued bytes and lets go of the pages) and frees itself after the
+ * notification.
+ *
+ * Memory held (net/conn.h): ns->held_bytes counts assembly buffers, pooled
+ * receive chunks and queued response bytes; c->queued_bytes the latter per
+ * connection. Connections stopped by the shard bound wait on ns->parked
+ * and are kicked when held_bytes falls below the low mark.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,6 +52,8 @@
 #define PEER_NAME_MAX   64
 
 static_assert((SP_NET_BUFRING_COUNT & (SP_NET_BUFRING_COUNT - 1)) == 0, "ring size: power of 2");
+static_assert(SP_NET_RESP_IOV_MAX <= SP_NET_SEND_IOV_MAX, "one response fits in one sendmsg");
+static_assert(SP_NET_SHARD_HELD_DIV >= 2, "net leaves most of the budget to the rest");
 
 struct chunk {
     uint8_t *data;
@@ -80,10 +95,16 @@ struct conn {
     struct iovec siov[SP_NET_SEND_IOV_MAX];
     int siov_first, siov_count;
     uint64_t last_ns;
+    uint64_t queued_bytes; /* of answered requests' responses not yet sent */
+    int32_t zc_res;        /* a zero-copy send's result, while its notification is awaited */
     bool task_queued, recv_armed, cancel_inflight, sending, closing, close_submitted;
     bool draining, stalled, starved;
-    struct conn *prev, *next; /* the shard's open connections */
-    struct conn *starve_next; /* waiting for provided buffers */
+    bool zc_wait;                       /* sending: the result is in, the notification is not */
+    bool fd_closed;                     /* the close completed; the memory waits for the send op */
+    bool parked;                        /* on ns->parked */
+    struct conn *prev, *next;           /* the shard's open connections */
+    struct conn *starve_next;           /* waiting for provided buffers */
+    struct conn *park_prev, *park_next; /* stopped by the shard bound */
     char peer[PEER_NAME_MAX];
 };
 
@@ -103,6 +124,15 @@ struct net_shard {
     struct sp_task starve_task;
     bool starve_queued;
     bool stopping;
+    bool zc; /* zero-copy sends available */
+    /* Memory net holds on this shard (net/conn.h): the bound, with hysteresis. */
+    uint64_t held_bytes, held_max, held_low;
+    bool over;
+    struct conn *parked;
+    struct sp_task resume_task;
+    bool resume_queued;
+    /* For the log at stop and for tests. */
+    uint64_t resp_sent, resp_bytes_sent, zc_sends, parks;
 };
 
 static _Thread_local struct net_shard *ns;
@@ -113,9 +143,96 @@ int64_t sp_net_connections(void)
     return atomic_load(&conns_open);
 }
 
+void sp_net_shard_stats(struct sp_net_stats *out)
+{
+    *out = (struct sp_net_stats){
+        .resp_sent = ns->resp_sent,
+        .resp_bytes_sent = ns->resp_bytes_sent,
+        .zc_sends = ns->zc_sends,
+        .parks = ns->parks,
+        .held_bytes = ns->held_bytes,
+        .held_max = ns->held_max,
+    };
+}
+
 static void conn_kick(struct conn *c);
 static void conn_close(struct conn *c);
 static void conn_maybe_finish(struct conn *c);
+
+/* ---- memory held, and the shard bound ----------------------------------- */
+
+#define CHUNK_POOL_BYTES ((uint64_t)sizeof(struct chunk) + SP_NET_RECV_BUF_BYTES)
+
+/* Whether the shard is over its bound: on at held_max, off again below held_low. */
+static bool shard_over(void)
+{
+    if (ns->over && ns->held_bytes < ns->held_low) {
+        ns->over = false;
+    } else if (!ns->over && ns->held_bytes >= ns->held_max) {
+        ns->over = true;
+        sp_log_debug("shard %d: net holds %llu bytes: connections holding requests stop reading",
+                     sp_rx_shard_id(), (unsigned long long)ns->held_bytes);
+    }
+    return ns->over;
+}
+
+static void held_add(uint64_t bytes)
+{
+    ns->held_bytes += bytes;
+}
+
+static void held_sub(uint64_t bytes)
+{
+    SP_ASSERT(ns->held_bytes >= bytes);
+    ns->held_bytes -= bytes;
+    if (ns->parked != NULL && !ns->resume_queued && !shard_over()) {
+        ns->resume_queued = true;
+        sp_rx_defer(&ns->resume_task);
+    }
+}
+
+static void conn_park(struct conn *c)
+{
+    SP_ASSERT(!c->parked);
+    c->parked = true;
+    c->park_prev = NULL;
+    c->park_next = ns->parked;
+    if (ns->parked != NULL) {
+        ns->parked->park_prev = c;
+    }
+    ns->parked = c;
+    ns->parks++;
+}
+
+static void conn_unpark(struct conn *c)
+{
+    if (!c->parked) {
+        return;
+    }
+    if (c->park_prev != NULL) {
+        c->park_prev->park_next = c->park_next;
+    } else {
+        ns->parked = c->park_next;
+    }
+    if (c->park_next != NULL) {
+        c->park_next->park_prev = c->park_prev;
+    }
+    c->parked = false;
+    c->park_prev = c->park_next = NULL;
+}
+
+static void resume_run(struct sp_task *t)
+{
+    ns->resume_queued = false;
+    if (shard_over()) {
+        return; /* back over meanwhile: the next release queues this again */
+    }
+    while (ns->parked != NULL) {
+        struct conn *c = ns->parked;
+        conn_unpark(c);
+        conn_kick(c);
+    }
+}
 
 /* ---- chunks ---------------------------------------------------------- */
 
@@ -133,6 +250,7 @@ static void chunk_unref(struct chunk *ch)
         }
     } else {
         sp_pool_put(&ns->chunk_pool, ch);
+        held_sub(CHUNK_POOL_BYTES);
     }
 }
 
@@ -143,6 +261,7 @@ static struct chunk *chunk_pool_get(void)
         memset(ch, 0, sizeof(*ch));
         ch->data = (uint8_t *)(ch + 1);
         ch->bid = -1;
+        held_add(CHUNK_POOL_BYTES);
     }
     return ch;
 }
@@ -165,6 +284,10 @@ static void starve_run(struct sp_task *t)
 
 static void req_free(struct sp_net_req *req)
 {
+    if (req->resp_bytes > 0) {
+        held_sub(req->resp_bytes);
+        req->resp_bytes = 0;
+    }
     if (req->resp != NULL) {
         req->resp->sent(req->resp);
         req->resp = NULL;
@@ -182,6 +305,7 @@ void sp_net_req_done(struct sp_net_req *req, struct sp_net_resp *resp, bool clos
     /* Responses never borrow the frame, so its memory goes back at once. */
     if (req->owned != NULL) {
         sp_mem_free(ns->mem, req->owned, req->owned_len);
+        held_sub(req->owned_len);
         req->owned = NULL;
     }
     if (req->chunk != NULL) {
@@ -193,6 +317,16 @@ void sp_net_req_done(struct sp_net_req *req, struct sp_net_resp *resp, bool clos
         req_free(req); /* the connection closed meanwhile */
         return;
     }
+    if (resp != NULL) {
+        SP_ASSERT(resp->iovcnt >= 0 && resp->iovcnt <= SP_NET_RESP_IOV_MAX);
+        uint64_t bytes = 0;
+        for (int i = 0; i < resp->iovcnt; i++) {
+            bytes += resp->iov[i].iov_len;
+        }
+        req->resp_bytes = bytes;
+        c->queued_bytes += bytes;
+        held_add(bytes);
+    }
     conn_kick(c);
 }
 
@@ -200,12 +334,26 @@ void sp_net_req_done(struct sp_net_req *req, struct sp_net_resp *resp, bool clos
 
 static void *frame_alloc(void *ctx, uint32_t size)
 {
-    return sp_mem_alloc(ns->mem, size);
+    void *p = sp_mem_alloc(ns->mem, size);
+    if (p != NULL) {
+        held_add(size);
+    }
+    return p;
+}
+
+/*
+ * Over the shard bound, a connection that holds a request stops reading,
+ * unless it is filling an assembly buffer: that frame is paid for already.
+ */
+static bool conn_held_back(const struct conn *c)
+{
+    return c->q_count > 0 && !sp_framer_assembling(&c->framer) && shard_over();
 }
 
 static bool conn_may_read(const struct conn *c)
 {
-    return !c->closing && !c->draining && !c->stalled && c->q_count < SP_NET_INFLIGHT_MAX;
+    return !c->closing && !c->draining && !c->stalled && c->q_count < SP_NET_INFLIGHT_MAX &&
+           c->queued_bytes < SP_NET_CONN_QUEUED_BYTES_MAX && !conn_held_back(c);
 }
 
 static void stall_fire(struct sp_timer *t)
@@ -395,9 +543,19 @@ static void conn_stop_recv(struct conn *c)
 
 static void send_submit(struct conn *c)
 {
+    uint64_t bytes = 0;
+    for (int i = c->siov_first; i < c->siov_count; i++) {
+        bytes += c->siov[i].iov_len;
+    }
     c->sending = true;
-    sp_io_sendmsg(ns->io, &c->send_op, c->fd, &c->siov[c->siov_first],
-                  c->siov_count - c->siov_first);
+    if (ns->zc && bytes >= SP_NET_ZC_MIN_BYTES) {
+        ns->zc_sends++;
+        sp_io_sendmsg_zc(ns->io, &c->send_op, c->fd, &c->siov[c->siov_first],
+                         c->siov_count - c->siov_first);
+    } else {
+        sp_io_sendmsg(ns->io, &c->send_op, c->fd, &c->siov[c->siov_first],
+                      c->siov_count - c->siov_first);
+    }
 }
 
 /* Pops the requests of the batch just sent (or of an empty batch). */
@@ -410,18 +568,43 @@ static void conn_pop_batch(struct conn *c)
             c->q_tail = NULL;
         }
         c->q_count--;
+        SP_ASSERT(c->queued_bytes >= req->resp_bytes);
+        c->queued_bytes -= req->resp_bytes;
+        if (req->resp != NULL) {
+            ns->resp_sent++;
+            ns->resp_bytes_sent += req->resp_bytes;
+        }
         req_free(req);
     }
     c->batch_count = 0;
 }
 
+static void conn_free(struct conn *c);
+
 static void send_done(struct sp_io_op *op, int32_t res, uint32_t flags)
 {
     struct conn *c = sp_container_of(op, struct conn, send_op);
+    if (flags & SP_IO_F_MORE) {
+        /* Zero-copy: the result. The kernel reads the pages until the notification. */
+        c->zc_res = res;
+        c->zc_wait = true;
+        if (c->closing) {
+            conn_maybe_finish(c);
+        }
+        return;
+    }
+    if (c->zc_wait) {
+        res = c->zc_res; /* this is the notification */
+        c->zc_wait = false;
+    }
     c->sending = false;
     if (c->closing) {
         conn_pop_batch(c);
-        conn_maybe_finish(c);
+        if (c->fd_closed) {
+            conn_free(c);
+        } else {
+            conn_maybe_finish(c);
+        }
         return;
     }
     if (res < 0) {
@@ -516,6 +699,9 @@ static void conn_run(struct sp_task *t)
         }
     } else {
         conn_stop_recv(c);
+        if (!c->parked && conn_held_back(c)) {
+            conn_park(c);
+        }
     }
 }
 
@@ -537,17 +723,32 @@ static void conn_free(struct conn *c)
 
 static void close_done(struct sp_io_op *op, int32_t res, uint32_t flags)
 {
-    conn_free(sp_container_of(op, struct conn, close_op));
+    struct conn *c = sp_container_of(op, struct conn, close_op);
+    c->fd_closed = true;
+    if (!c->sending) {
+        conn_free(c);
+    }
 }
 
+/*
+ * Closes the socket once the ring has let go of it: no recv or cancel in
+ * flight and no send whose result is still to come. A zero-copy send that
+ * only awaits its notification does not hold the close back: the socket
+ * is reset, so the kernel drops what it still queues and lets the pages go.
+ */
 static void conn_maybe_finish(struct conn *c)
 {
-    if (c->closing && !c->recv_armed && !c->sending && !c->cancel_inflight && !c->task_queued &&
+    bool send_busy = c->sending && !c->zc_wait;
+    if (c->closing && !c->recv_armed && !send_busy && !c->cancel_inflight && !c->task_queued &&
         !c->close_submitted) {
         c->close_submitted = true;
         if (c->rchunk != NULL) {
             chunk_unref(c->rchunk);
             c->rchunk = NULL;
+        }
+        if (c->sending) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         }
         sp_io_close(ns->io, &c->close_op, c->fd);
     }
@@ -583,6 +784,7 @@ static void conn_close(struct conn *c)
         *pp = c->starve_next;
         c->starved = false;
     }
+    conn_unpark(c);
     sp_rx_timer_cancel(&c->idle_timer);
     sp_rx_timer_cancel(&c->stall_timer);
     shutdown(c->fd, SHUT_RDWR);
@@ -599,6 +801,7 @@ static void conn_close(struct conn *c)
     void *partial = sp_framer_release(&c->framer);
     if (partial != NULL) {
         sp_mem_free(ns->mem, partial, c->framer.size);
+        held_sub(c->framer.size);
     }
     if (c->spare != NULL) {
         sp_pool_put(&ns->req_pool, c->spare);
@@ -619,6 +822,7 @@ static void conn_close(struct conn *c)
     while (r != NULL) {
         struct sp_net_req *next = r->next;
         if (r->done) {
+            c->queued_bytes -= r->resp_bytes;
             req_free(r);
         }
         r = next;
@@ -815,6 +1019,10 @@ int sp_net_shard_start(const struct sp_net_params *params)
     ns->io = sp_rx_io();
     ns->mem = sp_rx_mem();
     ns->starve_task.fn = starve_run;
+    ns->resume_task.fn = resume_run;
+    ns->held_max = ns->mem->limit_bytes / SP_NET_SHARD_HELD_DIV;
+    ns->held_low = ns->held_max / 4 * 3;
+    ns->zc = (sp_io_features(ns->io) & SP_IO_FEAT_SENDMSG_ZC) != 0;
     int rc = sp_handles_init(&ns->conns, SP_NET_CONNS_SHARD_MAX);
     if (rc < 0) {
         return rc;
@@ -846,6 +1054,10 @@ int sp_net_shard_start(const struct sp_net_params *params)
         accept_arm(l);
     }
     sp_log_debug("accepting with %s", ns->br != NULL ? "provided buffers" : "plain recv");
+    if (sp_rx_shard_id() == 0) {
+        sp_log_info("zero-copy sends of %u bytes or more: %s", SP_NET_ZC_MIN_BYTES,
+                    ns->zc ? "on" : "off (no io_uring SENDMSG_ZC: Linux 6.1 or later)");
+    }
     return 0;
 }
 
@@ -876,6 +1088,11 @@ void sp_net_shard_fini(void)
     if (ns == NULL) {
         return;
     }
+    sp_log_info("shard %d: %llu responses sent (%llu bytes, %llu zero-copy sends); "
+                "reading stopped %llu times by the shard memory bound",
+                sp_rx_shard_id(), (unsigned long long)ns->resp_sent,
+                (unsigned long long)ns->resp_bytes_sent, (unsigned long long)ns->zc_sends,
+                (unsigned long long)ns->parks);
     /* Only connections the drain gave up on are left; their memory goes with the shard. */
     for (struct conn *c = ns->all; c != NULL; c = c->next) {
         close(c->fd);

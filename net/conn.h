@@ -18,10 +18,43 @@
  *        sendmsg; a request completed without a response (acks=0) takes no
  *        place in the output
  *
- * Backpressure: reading stops (the multishot recv is cancelled, bytes
- * already received wait in the connection) while SP_NET_INFLIGHT_MAX
- * requests are unanswered, while the framer cannot get memory for an
- * assembly buffer, and during shutdown; it resumes when that clears.
+ * Backpressure and memory. Reading a socket stops (the multishot recv is
+ * cancelled; bytes already received wait in the connection, unframed)
+ * while any of these holds, and resumes when it clears:
+ *
+ *   - SP_NET_INFLIGHT_MAX requests of the connection are unanswered or
+ *     answered and not yet sent;
+ *   - SP_NET_CONN_QUEUED_BYTES_MAX or more response bytes of the
+ *     connection wait to be sent (a client that stops reading its socket
+ *     costs at most this plus the answers to the requests it had already
+ *     sent, of which there are at most SP_NET_INFLIGHT_MAX);
+ *   - the shard's net memory is over its bound (below), and the connection
+ *     already holds a request; a connection that holds none may still take
+ *     one at a time, so a few clients that stop reading cannot starve the
+ *     others on the shard, and one that is filling an assembly buffer
+ *     finishes that frame (its memory is already paid for);
+ *   - the shard budget (core/mem.h) is under pressure, or refuses a receive
+ *     chunk, a request or an assembly buffer (retried every
+ *     SP_NET_STALL_RETRY_MS);
+ *   - the shard is stopping.
+ *
+ * The shard bound: net counts what it holds on a shard, namely assembly
+ * buffers of frames (finished or not) whose request is unanswered, pooled
+ * receive chunks, and the bytes of responses queued and not yet sent. Past
+ * 1/SP_NET_SHARD_HELD_DIV of the shard budget's limit, reading stops as
+ * above; it resumes below 3/4 of that. Responses are the handlers' memory
+ * (not charged to the budget by net) but count here all the same. Sending
+ * never stops, and every request handed to a handler is answered without
+ * more input, so memory always drains: no deadlock. The provided-buffer
+ * ring is a fixed reservation of the budget and not counted again.
+ *
+ * Sending: the responses of the longest answered prefix of the queue leave
+ * together in one sendmsg (up to SP_NET_SEND_IOV_MAX pieces), in request
+ * order; a short send is resumed where it stopped before anything later is
+ * sent. A batch of SP_NET_ZC_MIN_BYTES or more goes out zero-copy
+ * (IORING_OP_SENDMSG_ZC) where the ring has it; its responses are released
+ * (`sent`) only after the kernel's notification that it no longer reads
+ * their pages. The log says at start whether zero-copy is on.
  *
  * Closing: a frame size outside [1, socket.request.max.bytes], a request
  * the handler rejects (sp_net_req_done with close), peer EOF or error,
@@ -48,11 +81,25 @@
 
 #define SP_NET_INFLIGHT_MAX    64    /* unanswered requests per connection before reading stops */
 #define SP_NET_CONNS_SHARD_MAX 16384 /* connections per shard */
-#define SP_NET_RESP_IOV_MAX    4     /* pieces of one response */
+#define SP_NET_RESP_IOV_MAX    8     /* pieces of one response (a Fetch: header, batches) */
 #define SP_NET_SEND_IOV_MAX    64    /* iovecs in one sendmsg */
 #define SP_NET_RECV_BUF_BYTES  16384
 #define SP_NET_BUFRING_COUNT   256 /* provided buffers per shard (power of two) */
 #define SP_NET_STALL_RETRY_MS  10  /* retry an assembly the memory budget refused */
+/* Queued response bytes of one connection past which its reading stops. */
+#define SP_NET_CONN_QUEUED_BYTES_MAX (4u << 20)
+/* net may hold 1/SP_NET_SHARD_HELD_DIV of the shard budget's limit before reading stops. */
+#define SP_NET_SHARD_HELD_DIV 4
+/*
+ * Sends of at least this many bytes go out zero-copy. Below it the copy
+ * into the socket buffer costs less than what zero-copy adds per send:
+ * pinning the pages, a second completion, and holding the response until
+ * the peer has acknowledged the bytes. Measurements of MSG_ZEROCOPY put
+ * the break-even around 10-32 KiB on real NICs; 64 KiB keeps small
+ * Metadata and Produce answers on the plain path and sends large Fetch
+ * responses without copying them.
+ */
+#define SP_NET_ZC_MIN_BYTES (64u * 1024)
 
 /*
  * A response, embedded in the handler's own per-request state. The bytes
@@ -77,7 +124,8 @@ struct sp_net_req {
     struct sp_net_resp *resp;
     uint8_t *owned; /* assembled frame buffer (budget-charged), or NULL */
     uint32_t owned_len;
-    void *chunk; /* received chunk the frame lies in, pinned, or NULL */
+    void *chunk;         /* received chunk the frame lies in, pinned, or NULL */
+    uint64_t resp_bytes; /* of resp, counted in the connection's and shard's queued bytes */
     bool done;
     bool close;
 };
@@ -117,5 +165,18 @@ void sp_net_req_done(struct sp_net_req *req, struct sp_net_resp *resp, bool clos
 
 /* Connections open in the whole process (for tests and metrics). */
 int64_t sp_net_connections(void);
+
+/* A shard's counters, since sp_net_shard_start(). */
+struct sp_net_stats {
+    uint64_t resp_sent;       /* responses written out */
+    uint64_t resp_bytes_sent; /* their bytes */
+    uint64_t zc_sends;        /* zero-copy sends submitted */
+    uint64_t parks;           /* times a connection stopped reading over the shard bound */
+    uint64_t held_bytes;      /* memory net holds now (see above) */
+    uint64_t held_max;        /* the shard bound */
+};
+
+/* On a shard, after sp_net_shard_start(): that shard's counters into *out. */
+void sp_net_shard_stats(struct sp_net_stats *out);
 
 #endif /* SP_NET_CONN_H */

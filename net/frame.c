@@ -14,6 +14,11 @@ bool sp_framer_idle(const struct sp_framer *f)
     return f->prefix_have == 0 && f->body == NULL;
 }
 
+bool sp_framer_assembling(const struct sp_framer *f)
+{
+    return f->body != NULL;
+}
+
 void *sp_framer_release(struct sp_framer *f)
 {
     void *body = f->body;

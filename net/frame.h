@@ -74,4 +74,7 @@ void *sp_framer_release(struct sp_framer *f);
 /* Whether the framer is between frames (no partial prefix or body). */
 bool sp_framer_idle(const struct sp_framer *f);
 
+/* Whether the framer holds a partly filled assembly buffer. */
+bool sp_framer_assembling(const struct sp_framer *f);
+
 #endif /* SP_NET_FRAME_H */
