@@ -126,6 +126,7 @@ static void test_bad_sizes(void)
     struct alloc_ctx a = {0, 0};
     CHECK_EQ_INT(sp_framer_feed(&f, &p, buf + 2, &frame, test_alloc, &a), SP_FRAME_NEED_MORE);
     CHECK(!sp_framer_idle(&f));
+    CHECK(!sp_framer_assembling(&f)); /* a partial prefix holds no buffer */
     CHECK_EQ_INT(sp_framer_feed(&f, &p, buf + 8, &frame, test_alloc, &a), SP_FRAME_IN_PLACE);
     CHECK(frame.len == 4 && memcmp(frame.ptr, "abcd", 4) == 0);
 
@@ -134,10 +135,12 @@ static void test_bad_sizes(void)
     uint8_t part[6] = {0, 0, 0, 10, 'x', 'y'};
     p = part;
     CHECK_EQ_INT(sp_framer_feed(&f, &p, part + 6, &frame, test_alloc, &a), SP_FRAME_NEED_MORE);
+    CHECK(sp_framer_assembling(&f));
     void *left = sp_framer_release(&f);
     CHECK(left != NULL);
     free(left);
     CHECK(sp_framer_idle(&f));
+    CHECK(!sp_framer_assembling(&f));
 }
 
 int main(void)
