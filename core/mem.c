@@ -221,7 +221,7 @@ void *sp_mem_arena_alloc(struct sp_mem_arena *a, size_t bytes, size_t align)
             return c->data + off;
         }
     }
-    size_t size = SP_MAX((size_t)SP_ARENA_CHUNK_BYTES, bytes + align);
+    size_t size = SP_MAX((size_t)SP_MEM_ARENA_CHUNK_BYTES, bytes + align);
     c = sp_mem_alloc(a->budget, sizeof(*c) + size);
     if (c == NULL) {
         return NULL;
@@ -243,7 +243,7 @@ void sp_mem_arena_reset(struct sp_mem_arena *a)
     while (a->chunks != NULL) {
         struct sp_mem_arena_chunk *c = a->chunks;
         a->chunks = c->next;
-        if (keep == NULL && c->size == SP_ARENA_CHUNK_BYTES) {
+        if (keep == NULL && c->size == SP_MEM_ARENA_CHUNK_BYTES) {
             keep = c;
         } else {
             sp_mem_free(a->budget, c, sizeof(*c) + c->size);

@@ -87,7 +87,7 @@ struct sp_mem_arena {
     const void *owner;
 };
 
-#define SP_ARENA_CHUNK_BYTES (16u * 1024)
+#define SP_MEM_ARENA_CHUNK_BYTES (16u * 1024)
 
 void sp_mem_arena_init(struct sp_mem_arena *a, struct sp_mem_budget *b, uint64_t bytes_max);
 /* Memory for the arena's lifetime (until reset), or NULL over bytes_max / budget / injected. */
