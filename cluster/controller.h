@@ -75,9 +75,9 @@ void sp_ctl_delete_topics(struct sp_ctl_delete_topics *op);
 
 struct sp_ctl_add_partitions_topic {
     struct sp_str name;
-    int32_t count;   /* the new total */
+    int32_t count; /* the new total */
     bool has_assignment;
-    int16_t error;   /* out */
+    int16_t error; /* out */
     char message[160];
 };
 struct sp_ctl_add_partitions {
@@ -102,5 +102,27 @@ struct sp_ctl_producer_id {
     struct sp_xq_msg msg;
 };
 void sp_ctl_producer_id(struct sp_ctl_producer_id *op);
+
+/* ---- Limits, checks shared with the API handlers, and the shard's setup ---- */
+
+#define SP_CTL_PARTITIONS_MAX    10000 /* partitions one request may create, in all */
+#define SP_CTL_PRODUCER_ID_BLOCK 1000  /* producer ids reserved by one ProducerIdsRecord */
+
+/*
+ * Whether name is a legal topic name as Kafka judges it ([a-zA-Z0-9._-],
+ * 1..249 characters, not "." or ".."): 0, or KERR_INVALID_TOPIC_EXCEPTION
+ * with Kafka's message in msg.
+ */
+int16_t sp_ctl_topic_name_check(struct sp_str name, char *msg, size_t msglen);
+
+struct sp_storage;
+/*
+ * Shard 0, from its init hook: opens the metadata log in log_dir on st
+ * (blocking) and serves requests from then on. Both borrowed for the run.
+ * 0, or -errno with a log line.
+ */
+int sp_ctl_start(struct sp_storage *st, const char *log_dir);
+/* Shard 0, from its fini hook: closes the metadata log. */
+void sp_ctl_fini(void);
 
 #endif /* SP_CLUSTER_CONTROLLER_H */

@@ -7,6 +7,13 @@
  * or SIGINT. The first signal stops accepting, drains and flushes within
  * shutdown.drain.ms and exits 0; a second signal exits at once.
  *
+ * Before the shards start, the metadata log (cluster/metalog.h) is loaded
+ * from the first log dir; each shard replays it into its own image, opens
+ * the logs of the partitions placed on it, and shard 0 opens the metadata
+ * log for appending and starts the controller (cluster/shard.h), all
+ * before the shard accepts connections: the readiness line means every
+ * log is open.
+ *
  * The listeners are bound here first, to resolve port 0; then every shard
  * (core/rx.h) binds its own SO_REUSEPORT socket to the same port and serves
  * its connections (net/conn.h, cluster/dispatch.h), and these first sockets
@@ -29,7 +36,11 @@
 #include <unistd.h>
 
 #include "cluster/dispatch.h"
+#include "cluster/image.h"
 #include "cluster/meta_props.h"
+#include "cluster/metalog.h"
+#include "cluster/part.h"
+#include "cluster/shard.h"
 #include "core/config.h"
 #include "core/io.h"
 #include "core/log.h"
@@ -173,6 +184,9 @@ struct broker {
     int listen_fd[SP_LISTENERS_MAX];
     struct sp_net_params net;
     struct sp_dispatch_params dispatch;
+    char log_dir[4096]; /* the first of log.dirs: the metadata log and every partition */
+    struct sp_image_records records; /* the metadata log as loaded, for the shards' init */
+    struct sp_shard_params shard;
 };
 
 /* Reads or writes meta.properties in every log dir: which cluster and node this is. */
@@ -270,21 +284,70 @@ static int broker_advertise(struct broker *b)
     return 0;
 }
 
+static int first_log_dir(void *ctx, const char *item, size_t len)
+{
+    struct broker *b = ctx;
+    if (b->log_dir[0] == '\0') {
+        snprintf(b->log_dir, sizeof(b->log_dir), "%.*s", (int)len, item);
+    }
+    return 0;
+}
+
+static int load_record(void *ctx, int64_t offset, const struct sp_metalog_record *r)
+{
+    return sp_image_records_add(ctx, offset, r);
+}
+
+/*
+ * Reads the metadata log before any shard starts: the records are copied,
+ * and every shard replays them into its own image during its init.
+ */
+static int broker_load_metadata(struct broker *b)
+{
+    (void)sp_config_list_each(sp_config_str(b->cfg, SP_CFG_LOG_DIRS), first_log_dir, b);
+    if (b->log_dir[0] == '\0') {
+        sp_log_error("log.dirs is empty");
+        return -EINVAL;
+    }
+    sp_image_setup(b->cfg, b->meta.node_id);
+    sp_part_cleanup_deleted(b->log_dir);
+    int64_t end_offset = 0;
+    int32_t epoch = 0;
+    int rc = sp_metalog_load(b->log_dir, b->cfg, load_record, &b->records, &end_offset, &epoch);
+    if (rc < 0) {
+        sp_log_error("cannot load the metadata log: %s", strerror(-rc));
+        return rc;
+    }
+    sp_log_info("metadata log loaded: %zu records up to offset %lld, epoch %d", b->records.count,
+                (long long)end_offset, epoch);
+    b->shard =
+        (struct sp_shard_params){.cfg = b->cfg, .log_dir = b->log_dir, .records = &b->records};
+    return 0;
+}
+
+/* Every log this shard owns is open before it accepts a connection. */
 static int shard_init(void *ctx)
 {
     struct broker *b = ctx;
     sp_log_debug("shard %d of %u running", sp_rx_shard_id(), sp_rx_shard_count());
+    int rc = sp_shard_start(&b->shard);
+    if (rc < 0) {
+        return rc;
+    }
     return sp_net_shard_start(&b->net);
 }
 
 static void shard_stopping(void *ctx)
 {
+    (void)ctx;
     sp_net_shard_stop();
 }
 
 static void shard_fini(void *ctx)
 {
+    (void)ctx;
     sp_net_shard_fini();
+    sp_shard_fini();
 }
 
 static int broker_start_shards(struct broker *b)
@@ -314,6 +377,8 @@ static int broker_start_shards(struct broker *b)
         return -EINVAL;
     }
     int rc = sp_rx_start(&p, &hooks);
+    /* The shards have replayed it: the copy is no longer needed. */
+    sp_image_records_free(&b->records);
     if (rc < 0) {
         sp_log_error("cannot start the shards: %s", strerror(-rc));
         return rc;
@@ -391,6 +456,7 @@ int main(int argc, char **argv)
     }
 
     struct broker b = {0};
+    sp_image_records_init(&b.records);
     for (int i = 0; i < SP_LISTENERS_MAX; i++) {
         b.listen_fd[i] = -1;
     }
@@ -418,9 +484,10 @@ int main(int argc, char **argv)
     sp_log_info("spindle %s starting, node.id=%lld", SPINDLE_VERSION,
                 (long long)sp_config_int(b.cfg, SP_CFG_NODE_ID));
     if (sp_config_list_each(sp_config_str(b.cfg, SP_CFG_LOG_DIRS), prepare_log_dir, NULL) != 0 ||
-        broker_identify(&b) < 0 || broker_listen(&b) < 0 || broker_advertise(&b) < 0 ||
-        broker_start_shards(&b) < 0) {
+        broker_identify(&b) < 0 || broker_load_metadata(&b) < 0 || broker_listen(&b) < 0 ||
+        broker_advertise(&b) < 0 || broker_start_shards(&b) < 0) {
         broker_close(&b);
+        sp_image_records_free(&b.records);
         sp_config_free(b.cfg);
         return 1;
     }

@@ -40,12 +40,12 @@ struct sp_fetch_wait; /* cluster/api_fetch.c */
 struct sp_part {
     uint8_t topic_id[16];
     int32_t index;
-    char *dir;        /* <log dir>/<topic>-<index> */
-    const char *name; /* the topic's name (owned here; for logs) */
+    char *dir;           /* <log dir>/<topic>-<index> */
+    const char *name;    /* the topic's name (owned here; for logs) */
     struct sp_plog *log; /* NULL while opening or when it failed (KAFKA_STORAGE_ERROR) */
     int32_t leader_epoch;
-    struct sp_topic_cfg cfg;    /* the topic's resolved config, updated by deltas */
-    struct sp_pstate *pstate;   /* producer state (cluster/pstate.h) */
+    struct sp_topic_cfg cfg;       /* the topic's resolved config, updated by deltas */
+    struct sp_pstate *pstate;      /* producer state (cluster/pstate.h) */
     struct sp_fetch_wait *waiters; /* long polls waiting for the high watermark */
     uint32_t refs;
     bool deleted;
@@ -65,5 +65,29 @@ int sp_pstate_open(struct sp_part *p);
 void sp_pstate_close(struct sp_part *p, bool keep);
 void sp_fetch_on_hw(struct sp_part *p, int64_t hw);
 void sp_fetch_part_closing(struct sp_part *p);
+
+/* ---- The shard's setup (cluster/shard.c) ----------------------------------- */
+
+struct sp_storage;
+struct sp_image_observer;
+
+/* Shard: the storage logs open on and the log dir they live in (both borrowed). 0 or -ENOMEM. */
+int sp_part_init(struct sp_storage *st, const char *log_dir);
+/*
+ * What the shard replays metadata with: partitions placed here are noted
+ * to be opened, a removed topic's partitions are dropped at once.
+ */
+const struct sp_image_observer *sp_part_observer(void);
+/* Opens the partitions noted since the last call (blocking, see storage/log.h). */
+void sp_part_open_pending(void);
+/* Clean shutdown: snapshots producer state and closes every log. Blocking. */
+void sp_part_close_all(void);
+
+/*
+ * Main thread, before the shards start: removes (in the background) the
+ * <dir>.<id>-delete directories a deletion left behind when the broker
+ * stopped, in log_dir.
+ */
+void sp_part_cleanup_deleted(const char *log_dir);
 
 #endif /* SP_CLUSTER_PART_H */
