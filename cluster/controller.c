@@ -66,7 +66,7 @@ struct ctl_fan {
 
 static struct {
     bool started;
-    struct sp_metalog *ml; /* NULL: no metadata log (changes live in memory only) */
+    struct sp_metalog *ml;
     uint32_t shards;
     struct ctl_req *head, *tail, *cur;
     /* The current request's delta. */
@@ -80,10 +80,8 @@ static struct {
     size_t durable; /* records durable, a prefix */
     int append_err;
     struct sp_task applied_task;
-    struct sp_task volatile_task;
     struct ctl_fan *fan; /* [shards] */
     uint32_t fan_left;
-    int64_t volatile_offset;
     int32_t replicas[1]; /* [node id]: every partition's replicas and ISR */
     int64_t pid_next, pid_end;
     int64_t pid_block_start;
@@ -435,6 +433,9 @@ static void create_finish(struct sp_ctl_create_topics *op)
         if (ctl.last[i] != 0 && ctl.last[i] > ctl.durable) {
             set_error(&t->error, t->message, sizeof(t->message), KERR_UNKNOWN_SERVER_ERROR,
                       "The metadata log could not be written: %s", strerror(-ctl.append_err));
+        } else if (ctl.last[i] != 0) {
+            sp_log_info("topic %.*s created%s: %d partition(s)", (int)t->name.len, t->name.ptr,
+                        op->auto_create ? " (auto)" : "", t->partitions_out);
         }
     }
 }
@@ -527,6 +528,8 @@ static void delete_finish(struct sp_ctl_delete_topics *op)
         if (ctl.last[i] != 0 && ctl.last[i] > ctl.durable) {
             set_error(&d->error, d->message, sizeof(d->message), KERR_UNKNOWN_SERVER_ERROR,
                       "The metadata log could not be written: %s", strerror(-ctl.append_err));
+        } else if (ctl.last[i] != 0) {
+            sp_log_info("topic %s deleted", d->name_out);
         }
     }
 }
@@ -601,6 +604,9 @@ static void add_partitions_finish(struct sp_ctl_add_partitions *op)
         if (ctl.last[i] != 0 && ctl.last[i] > ctl.durable) {
             set_error(&a->error, a->message, sizeof(a->message), KERR_UNKNOWN_SERVER_ERROR,
                       "The metadata log could not be written: %s", strerror(-ctl.append_err));
+        } else if (ctl.last[i] != 0) {
+            sp_log_info("topic %.*s now has %d partitions", (int)a->name.len, a->name.ptr,
+                        a->count);
         }
     }
 }
@@ -749,17 +755,6 @@ static void chunk_done(struct sp_metalog_append *a, int res)
     }
 }
 
-/* Without a metadata log, an append completes at the next tick, in memory only. */
-static void volatile_appended(struct sp_task *task)
-{
-    (void)task;
-    for (size_t c = 0; c < ctl.issued; c++) {
-        ctl.chunks[c].a.base_offset = ctl.volatile_offset;
-        ctl.volatile_offset += (int64_t)ctl.chunks[c].n;
-        chunk_done(&ctl.chunks[c].a, 0);
-    }
-}
-
 static void delta_append(void)
 {
     ctl.nchunks = (ctl.nrecs + SP_METALOG_BATCH_RECORDS - 1) / SP_METALOG_BATCH_RECORDS;
@@ -773,10 +768,6 @@ static void delta_append(void)
         ch->first = c * SP_METALOG_BATCH_RECORDS;
         ch->n = SP_MIN(ctl.nrecs - ch->first, (size_t)SP_METALOG_BATCH_RECORDS);
         ch->a.done = chunk_done;
-        if (ctl.ml == NULL) {
-            ctl.issued++;
-            continue;
-        }
         int rc = sp_metalog_append(ctl.ml, &ch->a, &ctl.recs[ch->first], ch->n);
         if (rc < 0) {
             /* What follows a chunk that failed is not appended: the durable part stays a prefix. */
@@ -786,10 +777,7 @@ static void delta_append(void)
         }
         ctl.issued++;
     }
-    if (ctl.ml == NULL && ctl.issued > 0) {
-        ctl.volatile_task.fn = volatile_appended;
-        sp_rx_defer(&ctl.volatile_task);
-    } else if (ctl.issued == 0) {
+    if (ctl.issued == 0) {
         ctl.applied_task.fn = delta_applied;
         sp_rx_defer(&ctl.applied_task);
     }
@@ -1001,18 +989,13 @@ int sp_ctl_start(struct sp_storage *st, const char *log_dir)
     sp_arena_init(&ctl.arena, NULL, 0, CTL_ARENA_BYTES_MAX);
     ctl.replicas[0] = sp_image_node_id();
     int rc = sp_metalog_open(st, log_dir, &ctl.ml);
-    if (rc == -ENOSYS) {
-        sp_log_warn("no metadata log in this build: topic changes will not survive a restart");
-        ctl.ml = NULL;
-    } else if (rc < 0) {
+    if (rc < 0) {
         sp_log_error("cannot open the metadata log in %s: %s", log_dir, strerror(-rc));
         free(ctl.fan);
         ctl.fan = NULL;
         return rc;
-    } else {
-        sp_metalog_set_snapshot_source(ctl.ml, snapshot_emit, NULL);
     }
-    ctl.volatile_offset = sp_image_offset();
+    sp_metalog_set_snapshot_source(ctl.ml, snapshot_emit, NULL);
     ctl.pid_next = ctl.pid_end = sp_image_next_producer_id();
     ctl.started = true;
     return 0;
@@ -1023,10 +1006,11 @@ void sp_ctl_fini(void)
     if (!ctl.started) {
         return;
     }
-    SP_ASSERT(ctl.cur == NULL && ctl.head == NULL);
-    if (ctl.ml != NULL) {
-        sp_metalog_close(ctl.ml);
+    if (ctl.cur != NULL || ctl.head != NULL) {
+        /* Only when the drain timed out: those callers are gone with their shards' loops. */
+        sp_log_warn("controller stopping with requests unanswered");
     }
+    sp_metalog_close(ctl.ml);
     sp_arena_destroy(&ctl.arena);
     free(ctl.recs);
     free(ctl.offset);

@@ -225,12 +225,16 @@ static void topic_resolve(struct sp_topic *t)
 {
     char err[256];
     struct sp_topic_cfg cfg;
-    if (sp_topic_cfg_resolve(&cfg, broker_cfg, t->configs, t->configs_count, err, sizeof(err)) <
+    if (sp_topic_cfg_resolve(&cfg, broker_cfg, t->configs, t->configs_count, err, sizeof(err)) ==
         0) {
-        sp_log_warn("topic %s: config kept as it was: %s", t->name, err);
+        t->cfg = cfg;
         return;
     }
-    t->cfg = cfg;
+    /* Checked when it was set, so only a changed broker config gets here: defaults then. */
+    sp_log_warn("topic %s: explicit configs ignored: %s", t->name, err);
+    if (sp_topic_cfg_resolve(&cfg, broker_cfg, NULL, 0, err, sizeof(err)) == 0) {
+        t->cfg = cfg;
+    }
 }
 
 static void apply_topic(const struct kproto_topic_record *m)

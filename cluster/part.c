@@ -377,7 +377,7 @@ static void part_close_task(struct sp_task *task)
     }
     if (p->deleted) {
         dir_retire(p->dir);
-        sp_log_info("partition %s-%d deleted", p->name, p->index);
+        sp_log_debug("partition %s-%d deleted", p->name, p->index);
     }
     part_free(ip);
 }
