@@ -18,8 +18,9 @@
  *   CreateTime outside the allowed skew       INVALID_TIMESTAMP
  *   a record without a key (compacted topic)  INVALID_RECORD
  *
- * Timestamps are judged on the batch's first and largest timestamps, not
- * record by record (which would need compressed batches decompressed).
+ * Timestamps are judged record by record when the topic limits their
+ * skew (message.timestamp.before/after.max.ms), on the batch's first and
+ * largest timestamps otherwise.
  *
  * Rewrites: a topic whose compression.type names a codec gets batches in
  * that codec (decompressed within SP_PRODUCE_DECOMPRESS_MAX, or
@@ -192,6 +193,54 @@ static int16_t records_get(struct sp_produce_part *pp, struct sp_arena *a, size_
     return 0;
 }
 
+static int16_t timestamp_fail(struct sp_produce_part *pp, int64_t ts, int64_t now_ms)
+{
+    return fail(pp, KERR_INVALID_TIMESTAMP,
+                "timestamp %lld is out of the allowed range around the broker's time %lld",
+                (long long)ts, (long long)now_ms);
+}
+
+/*
+ * CreateTime: every record's timestamp within the topic's skew. The batch's
+ * first and largest timestamps say enough when the topic allows any skew
+ * (the default); a topic that limits it has each record checked, its
+ * batch decompressed for that if need be.
+ */
+static int16_t check_timestamps(struct sp_produce_part *pp, const struct sp_topic_cfg *c,
+                                int64_t now_ms)
+{
+    const struct sp_batch_header *h = &pp->h;
+    if (!timestamp_ok(h->base_timestamp, now_ms, c)) {
+        return timestamp_fail(pp, h->base_timestamp, now_ms);
+    }
+    if (!timestamp_ok(h->max_timestamp, now_ms, c)) {
+        return timestamp_fail(pp, h->max_timestamp, now_ms);
+    }
+    if (c->timestamp_before_max_ms == INT64_MAX && c->timestamp_after_max_ms == INT64_MAX) {
+        return 0;
+    }
+    struct sp_arena a;
+    sp_arena_init(&a, NULL, 0, SP_PRODUCE_DECOMPRESS_MAX + 4096);
+    struct sp_slice recs = {NULL, 0};
+    int16_t err = records_get(pp, &a, SP_PRODUCE_DECOMPRESS_MAX, &recs);
+    struct sp_record_iter it;
+    struct sp_record rec;
+    int rc = 0;
+    if (err == 0) {
+        sp_record_iter_init(&it, h, recs);
+        while (err == 0 && (rc = sp_record_iter_next(&it, &rec)) == 1) {
+            if (!timestamp_ok(rec.timestamp, now_ms, c)) {
+                err = timestamp_fail(pp, rec.timestamp, now_ms);
+            }
+        }
+        if (err == 0 && rc < 0) {
+            err = fail(pp, KERR_CORRUPT_MESSAGE, "malformed records in the batch");
+        }
+    }
+    sp_arena_destroy(&a);
+    return err;
+}
+
 /* A compacted topic's batch kept as it is: every record must have a key. */
 static int16_t check_keys(struct sp_produce_part *pp)
 {
@@ -282,13 +331,11 @@ int16_t sp_produce_validate(struct sp_produce_part *pp, const struct sp_part *p,
     }
     const struct sp_batch_header *h = &pp->h;
     bool stamp = c->timestamp_log_append;
-    if (!stamp && (!timestamp_ok(h->base_timestamp, now_ms, c) ||
-                   !timestamp_ok(h->max_timestamp, now_ms, c))) {
-        return fail(pp, KERR_INVALID_TIMESTAMP,
-                    "timestamp %lld is out of the allowed range around the broker's time %lld",
-                    (long long)(timestamp_ok(h->base_timestamp, now_ms, c) ? h->max_timestamp
-                                                                           : h->base_timestamp),
-                    (long long)now_ms);
+    if (!stamp) {
+        err = check_timestamps(pp, c, now_ms);
+        if (err != 0) {
+            return err;
+        }
     }
     bool recompress =
         c->compression != SP_TOPIC_COMPRESSION_PRODUCER && c->compression != (int)sp_batch_codec(h);
