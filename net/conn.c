@@ -19,12 +19,20 @@
  *              \------------- one sendmsg -------------/
  *
  * A zero-copy send completes twice: the result (SP_IO_F_MORE), then the
- * notification. The batch stays queued, and its responses unreleased,
- * until the notification; a short send is resumed only then, because the
- * send op is busy until its final completion. A connection that closes
- * meanwhile closes its socket at once (with a reset, so the kernel drops
- * the queued bytes and lets go of the pages) and frees itself after the
- * notification.
+ * notification, which comes once the peer has acknowledged the bytes. The
+ * result is handled like a plain send's (a short send goes on at once, in
+ * another of the connection's zero-copy slots); the requests of a batch
+ * whose bytes went out are moved to the `sent` list, still counted in
+ * queued_bytes, and released once every zero-copy send issued before
+ * they left has notified:
+ *
+ *   q_head -> [waiting] ...         sent -> [req, zc_after 7] -> [req, 9]
+ *   zc slots: {seq 7, busy} {seq 8, busy} {seq 9, busy} {free}
+ *
+ * A connection that closes with notifications outstanding closes its
+ * socket once no send awaits its result (with a reset unless the close is
+ * graceful, so the kernel drops the queued bytes and the pages go at once)
+ * and frees itself after the last notification.
  *
  * Memory held (net/conn.h): ns->held_bytes counts assembly buffers, pooled
  * receive chunks and queued response bytes; c->queued_bytes the latter per
@@ -47,6 +55,7 @@
 #include "core/rx.h"
 #include "net/conn.h"
 #include "net/frame.h"
+#include "net/iov.h"
 
 #define ACCEPT_RETRY_MS 100
 #define PEER_NAME_MAX   64
@@ -73,6 +82,15 @@ struct net_listen {
     bool armed;
 };
 
+struct conn;
+
+struct zc_slot {
+    struct sp_io_op op;
+    struct conn *conn;
+    uint64_t seq;
+    bool busy;
+};
+
 struct conn {
     struct sp_io_op recv_op;
     struct sp_io_op send_op;
@@ -95,15 +113,21 @@ struct conn {
     struct iovec siov[SP_NET_SEND_IOV_MAX];
     int siov_first, siov_count;
     uint64_t last_ns;
-    uint64_t queued_bytes; /* of answered requests' responses not yet sent */
-    int32_t zc_res;        /* a zero-copy send's result, while its notification is awaited */
-    bool task_queued, recv_armed, cancel_inflight, sending, closing, close_submitted;
+    uint64_t queued_bytes; /* of answered requests' responses not yet released */
+    struct zc_slot zc[SP_NET_ZC_SENDS_MAX];
+    uint64_t zc_seq;                     /* of the last zero-copy send issued */
+    uint32_t zc_busy;                    /* slots awaiting their notification */
+    struct sp_net_req *sent, *sent_tail; /* sent, their pages maybe still read by the kernel */
+    bool task_queued, recv_armed, cancel_inflight, closing, close_submitted;
+    bool sending;     /* a batch is being sent */
+    bool result_wait; /* a send (plain or zero-copy) awaits its result */
+    bool zc_blocked;  /* the batch waits for a free zero-copy slot */
+    bool graceful;    /* closing: let queued bytes reach the peer */
     bool draining, stalled, starved;
-    bool zc_wait;                       /* sending: the result is in, the notification is not */
-    bool fd_closed;                     /* the close completed; the memory waits for the send op */
-    bool parked;                        /* on ns->parked */
-    struct conn *prev, *next;           /* the shard's open connections */
-    struct conn *starve_next;           /* waiting for provided buffers */
+    bool fd_closed;           /* the close completed; the memory waits for notifications */
+    bool parked;              /* on ns->parked */
+    struct conn *prev, *next; /* the shard's open connections */
+    struct conn *starve_next; /* waiting for provided buffers */
     struct conn *park_prev, *park_next; /* stopped by the shard bound */
     char peer[PEER_NAME_MAX];
 };
@@ -132,7 +156,7 @@ struct net_shard {
     struct sp_task resume_task;
     bool resume_queued;
     /* For the log at stop and for tests. */
-    uint64_t resp_sent, resp_bytes_sent, zc_sends, parks;
+    uint64_t resp_sent, resp_bytes_sent, zc_sends, short_sends, parks;
 };
 
 static _Thread_local struct net_shard *ns;
@@ -149,6 +173,7 @@ void sp_net_shard_stats(struct sp_net_stats *out)
         .resp_sent = ns->resp_sent,
         .resp_bytes_sent = ns->resp_bytes_sent,
         .zc_sends = ns->zc_sends,
+        .short_sends = ns->short_sends,
         .parks = ns->parks,
         .held_bytes = ns->held_bytes,
         .held_max = ns->held_max,
@@ -347,7 +372,8 @@ static void *frame_alloc(void *ctx, uint32_t size)
  */
 static bool conn_held_back(const struct conn *c)
 {
-    return c->q_count > 0 && !sp_framer_assembling(&c->framer) && shard_over();
+    bool holds = c->q_count > 0 || c->queued_bytes > 0;
+    return holds && !sp_framer_assembling(&c->framer) && shard_over();
 }
 
 static bool conn_may_read(const struct conn *c)
@@ -541,24 +567,70 @@ static void conn_stop_recv(struct conn *c)
 
 /* ---- sending ------------------------------------------------------------ */
 
+static void conn_free(struct conn *c);
+static void send_result(struct conn *c, int32_t res);
+
 static void send_submit(struct conn *c)
 {
+    SP_ASSERT(c->sending && !c->result_wait);
     uint64_t bytes = 0;
     for (int i = c->siov_first; i < c->siov_count; i++) {
         bytes += c->siov[i].iov_len;
     }
-    c->sending = true;
+    const struct iovec *iov = &c->siov[c->siov_first];
+    int iovcnt = c->siov_count - c->siov_first;
     if (ns->zc && bytes >= SP_NET_ZC_MIN_BYTES) {
+        struct zc_slot *z = NULL;
+        for (int i = 0; i < SP_NET_ZC_SENDS_MAX && z == NULL; i++) {
+            z = c->zc[i].busy ? NULL : &c->zc[i];
+        }
+        if (z == NULL) {
+            c->zc_blocked = true; /* a notification frees a slot */
+            return;
+        }
+        z->busy = true;
+        z->seq = ++c->zc_seq;
+        c->zc_busy++;
+        c->result_wait = true;
         ns->zc_sends++;
-        sp_io_sendmsg_zc(ns->io, &c->send_op, c->fd, &c->siov[c->siov_first],
-                         c->siov_count - c->siov_first);
-    } else {
-        sp_io_sendmsg(ns->io, &c->send_op, c->fd, &c->siov[c->siov_first],
-                      c->siov_count - c->siov_first);
+        sp_io_sendmsg_zc(ns->io, &z->op, c->fd, iov, iovcnt);
+        return;
+    }
+    c->result_wait = true;
+    sp_io_sendmsg(ns->io, &c->send_op, c->fd, iov, iovcnt);
+}
+
+static void sent_release(struct conn *c, struct sp_net_req *req)
+{
+    SP_ASSERT(c->queued_bytes >= req->resp_bytes);
+    c->queued_bytes -= req->resp_bytes;
+    req_free(req);
+}
+
+/* Releases the sent requests that no zero-copy send still in flight may read. */
+static void conn_release_sent(struct conn *c)
+{
+    uint64_t oldest = UINT64_MAX;
+    for (int i = 0; i < SP_NET_ZC_SENDS_MAX; i++) {
+        if (c->zc[i].busy && c->zc[i].seq < oldest) {
+            oldest = c->zc[i].seq;
+        }
+    }
+    while (c->sent != NULL && c->sent->zc_after < oldest) {
+        struct sp_net_req *req = c->sent;
+        c->sent = req->next;
+        if (c->sent == NULL) {
+            c->sent_tail = NULL;
+        }
+        sent_release(c, req);
     }
 }
 
-/* Pops the requests of the batch just sent (or of an empty batch). */
+/*
+ * Pops the requests of the batch just sent (or of an empty batch) and ends
+ * the batch. With zero-copy sends in flight their memory waits on the
+ * sent list.
+ */
 static void conn_pop_batch(struct conn *c)
 {
     for (uint32_t i = 0; i < c->batch_count; i++) {
@@ -568,40 +640,81 @@ static void conn_pop_batch(struct conn *c)
             c->q_tail = NULL;
         }
         c->q_count--;
-        SP_ASSERT(c->queued_bytes >= req->resp_bytes);
-        c->queued_bytes -= req->resp_bytes;
         if (req->resp != NULL) {
             ns->resp_sent++;
             ns->resp_bytes_sent += req->resp_bytes;
         }
-        req_free(req);
+        if (c->zc_busy == 0) {
+            sent_release(c, req);
+            continue;
+        }
+        req->zc_after = c->zc_seq;
+        req->next = NULL;
+        if (c->sent_tail != NULL) {
+            c->sent_tail->next = req;
+        } else {
+            c->sent = req;
+        }
+        c->sent_tail = req;
     }
     c->batch_count = 0;
+    c->sending = false;
+    c->zc_blocked = false;
 }
 
-static void conn_free(struct conn *c);
+/* Frees a closing connection once the ring holds nothing of it any more. */
+static void conn_try_free(struct conn *c)
+{
+    if (c->fd_closed && !c->result_wait && c->zc_busy == 0) {
+        SP_ASSERT(c->sent == NULL);
+        conn_free(c);
+    }
+}
 
 static void send_done(struct sp_io_op *op, int32_t res, uint32_t flags)
 {
-    struct conn *c = sp_container_of(op, struct conn, send_op);
-    if (flags & SP_IO_F_MORE) {
-        /* Zero-copy: the result. The kernel reads the pages until the notification. */
-        c->zc_res = res;
-        c->zc_wait = true;
-        if (c->closing) {
-            conn_maybe_finish(c);
-        }
+    send_result(sp_container_of(op, struct conn, send_op), res);
+}
+
+/*
+ * A zero-copy send's completions: the result (with SP_IO_F_MORE when a
+ * notification follows), then the notification, which frees the slot.
+ */
+static void zc_done(struct sp_io_op *op, int32_t res, uint32_t flags)
+{
+    struct zc_slot *z = sp_container_of(op, struct zc_slot, op);
+    struct conn *c = z->conn;
+    if (!(flags & SP_IO_F_MORE)) {
+        SP_ASSERT(z->busy && c->zc_busy > 0);
+        z->busy = false;
+        c->zc_busy--;
+        conn_release_sent(c);
+    }
+    if (!(flags & SP_IO_F_NOTIF)) {
+        send_result(c, res); /* may free a closing connection */
         return;
     }
-    if (c->zc_wait) {
-        res = c->zc_res; /* this is the notification */
-        c->zc_wait = false;
+    if (c->closing) {
+        conn_try_free(c);
+        return;
     }
-    c->sending = false;
+    if (c->zc_blocked) {
+        c->zc_blocked = false;
+        send_submit(c);
+    }
+    conn_kick(c); /* released bytes may let reading resume */
+}
+
+/* A send's result, plain or zero-copy: go on with the batch, or end it. */
+static void send_result(struct conn *c, int32_t res)
+{
+    SP_ASSERT(c->result_wait);
+    c->result_wait = false;
     if (c->closing) {
         conn_pop_batch(c);
-        if (c->fd_closed) {
-            conn_free(c);
+        conn_release_sent(c);
+        if (c->close_submitted) {
+            conn_try_free(c);
         } else {
             conn_maybe_finish(c);
         }
@@ -612,21 +725,15 @@ static void send_done(struct sp_io_op *op, int32_t res, uint32_t flags)
         conn_close(c);
         return;
     }
-    size_t left = (size_t)res;
-    while (c->siov_first < c->siov_count && left >= c->siov[c->siov_first].iov_len) {
-        left -= c->siov[c->siov_first].iov_len;
-        c->siov_first++;
-    }
-    if (c->siov_first < c->siov_count) {
-        struct iovec *v = &c->siov[c->siov_first];
-        v->iov_base = (uint8_t *)v->iov_base + left;
-        v->iov_len -= left;
+    if (sp_iov_advance(c->siov, &c->siov_first, c->siov_count, (size_t)res) > 0) {
+        ns->short_sends++;
         send_submit(c);
         return;
     }
     bool close = c->batch_close;
     conn_pop_batch(c);
     if (close) {
+        c->graceful = true;
         conn_close(c);
         return;
     }
@@ -647,6 +754,7 @@ static void conn_flush(struct conn *c)
     c->batch_close = false;
     c->siov_first = 0;
     c->siov_count = 0;
+    c->sending = true;
     for (struct sp_net_req *r = c->q_head; r != NULL && r->done; r = r->next) {
         int n = r->resp != NULL ? r->resp->iovcnt : 0;
         if (c->siov_count + n > SP_NET_SEND_IOV_MAX) {
@@ -670,6 +778,7 @@ static void conn_flush(struct conn *c)
     bool close = c->batch_close;
     conn_pop_batch(c);
     if (close) {
+        c->graceful = true;
         conn_close(c);
     }
 }
@@ -687,6 +796,7 @@ static void conn_run(struct sp_task *t)
         conn_flush(c);
     }
     if (!c->closing && c->draining && c->q_head == NULL && !c->sending) {
+        c->graceful = true;
         conn_close(c);
     }
     if (c->closing) {
@@ -725,28 +835,26 @@ static void close_done(struct sp_io_op *op, int32_t res, uint32_t flags)
 {
     struct conn *c = sp_container_of(op, struct conn, close_op);
     c->fd_closed = true;
-    if (!c->sending) {
-        conn_free(c);
-    }
+    conn_try_free(c);
 }
 
 /*
  * Closes the socket once the ring has let go of it: no recv or cancel in
- * flight and no send whose result is still to come. A zero-copy send that
- * only awaits its notification does not hold the close back: the socket
- * is reset, so the kernel drops what it still queues and lets the pages go.
+ * flight and no send whose result is still to come. Zero-copy sends that
+ * only await their notification do not hold the close back; unless the
+ * close is graceful the socket is reset, so the kernel drops what it still
+ * queues and lets the pages go.
  */
 static void conn_maybe_finish(struct conn *c)
 {
-    bool send_busy = c->sending && !c->zc_wait;
-    if (c->closing && !c->recv_armed && !send_busy && !c->cancel_inflight && !c->task_queued &&
+    if (c->closing && !c->recv_armed && !c->result_wait && !c->cancel_inflight && !c->task_queued &&
         !c->close_submitted) {
         c->close_submitted = true;
         if (c->rchunk != NULL) {
             chunk_unref(c->rchunk);
             c->rchunk = NULL;
         }
-        if (c->sending) {
+        if (c->zc_busy > 0 && !c->graceful) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
             (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         }
@@ -811,7 +919,13 @@ static void conn_close(struct conn *c)
      * The batch being sent stays queued (its bytes are the send op's) and
      * goes when the send completes; done requests after it go now, the
      * rest are left to the handler, whose sp_net_req_done() frees them.
+     * A batch waiting for a zero-copy slot ends here: what of it went out
+     * waits on the sent list for its notifications.
      */
+    if (c->sending && !c->result_wait) {
+        conn_pop_batch(c);
+        conn_release_sent(c);
+    }
     uint32_t keep = c->sending ? c->batch_count : 0;
     struct sp_net_req *last_kept = NULL;
     struct sp_net_req *r = c->q_head;
@@ -847,6 +961,7 @@ static void idle_fire(struct sp_timer *t)
     if (quiet_ns >= idle_ns && c->q_head == NULL && !c->sending) {
         sp_log_info("connection %s: idle for %lld ms (connections.max.idle.ms): closing", c->peer,
                     (long long)ns->p->idle_ms);
+        c->graceful = true;
         conn_close(c);
         return;
     }
@@ -914,6 +1029,10 @@ static void conn_new(int fd, uint16_t listener)
     memcpy(c->peer, peer, sizeof(peer));
     c->recv_op.done = recv_done;
     c->send_op.done = send_done;
+    for (int i = 0; i < SP_NET_ZC_SENDS_MAX; i++) {
+        c->zc[i].op.done = zc_done;
+        c->zc[i].conn = c;
+    }
     c->cancel_op.done = cancel_done;
     c->close_op.done = close_done;
     c->task.fn = conn_run;

@@ -29,7 +29,7 @@
  *     costs at most this plus the answers to the requests it had already
  *     sent, of which there are at most SP_NET_INFLIGHT_MAX);
  *   - the shard's net memory is over its bound (below), and the connection
- *     already holds a request; a connection that holds none may still take
+ *     already holds a request or answer; one that holds none may still take
  *     one at a time, so a few clients that stop reading cannot starve the
  *     others on the shard, and one that is filling an assembly buffer
  *     finishes that frame (its memory is already paid for);
@@ -100,6 +100,12 @@
  * responses without copying them.
  */
 #define SP_NET_ZC_MIN_BYTES (64u * 1024)
+/*
+ * Zero-copy sends of one connection awaiting their notification. The next
+ * send need not wait for the previous one's notification (which comes with
+ * the peer's ACK), only for a free slot.
+ */
+#define SP_NET_ZC_SENDS_MAX 4
 
 /*
  * A response, embedded in the handler's own per-request state. The bytes
@@ -126,6 +132,7 @@ struct sp_net_req {
     uint32_t owned_len;
     void *chunk;         /* received chunk the frame lies in, pinned, or NULL */
     uint64_t resp_bytes; /* of resp, counted in the connection's and shard's queued bytes */
+    uint64_t zc_after;   /* sent: freed once zero-copy sends up to this one have notified */
     bool done;
     bool close;
 };
@@ -171,6 +178,7 @@ struct sp_net_stats {
     uint64_t resp_sent;       /* responses written out */
     uint64_t resp_bytes_sent; /* their bytes */
     uint64_t zc_sends;        /* zero-copy sends submitted */
+    uint64_t short_sends;     /* sends that wrote part of their bytes, resumed */
     uint64_t parks;           /* times a connection stopped reading over the shard bound */
     uint64_t held_bytes;      /* memory net holds now (see above) */
     uint64_t held_max;        /* the shard bound */

@@ -9,8 +9,9 @@
  * that every answer arrives in request order, byte for byte.
  *
  *   order:     mixed sizes (many above the zero-copy threshold), pieces,
- *              delays and silent requests through a small receive buffer
- *              (short sends), with every io_uring feature, capped at 6.0
+ *              delays and silent requests, pipelined faster than the
+ *              socket takes them, with every io_uring feature, capped at
+ *              6.0
  *              (SEND_ZC but no SENDMSG_ZC) and at 5.15 (plain recv, no
  *              zero-copy)
  *   slow:      a client pipelines 1 MiB answers and does not read: the
@@ -285,12 +286,19 @@ static unsigned rnd(unsigned n)
     return (rng >> 8) % n;
 }
 
-/* Mixed requests, pipelined in rounds; answers in order through a small receive buffer. */
+/*
+ * Mixed requests, pipelined in rounds of a few MB of answers, more than
+ * the socket buffers take before the client reads. (io_uring waits for
+ * room rather than report short sends on these blocking sockets; the
+ * resumption of short sends is tested in test_net_iov. A small SO_RCVBUF
+ * does not change that and, on loopback, whose MSS is 64 KiB, makes TCP
+ * crawl when the machine is busy.)
+ */
 static uint64_t test_order(uint32_t cap, const char *what)
 {
     enum { ROUNDS = 12, PER_ROUND = 40 };
     broker_start(cap, 0);
-    int fd = client_connect(32768);
+    int fd = client_connect(0);
     uint8_t *buf = malloc(600 * 1024);
     REQUIRE(buf != NULL);
     struct treq q[PER_ROUND];
@@ -319,10 +327,10 @@ static uint64_t test_order(uint32_t cap, const char *what)
     close(fd);
     free(buf);
     broker_stop();
-    fprintf(stderr, "order (%s): %llu answers, %llu bytes, %llu zero-copy sends\n", what,
-            (unsigned long long)final_stats.resp_sent,
+    fprintf(stderr, "order (%s): %llu answers, %llu bytes, %llu zero-copy sends, %llu short\n",
+            what, (unsigned long long)final_stats.resp_sent,
             (unsigned long long)final_stats.resp_bytes_sent,
-            (unsigned long long)final_stats.zc_sends);
+            (unsigned long long)final_stats.zc_sends, (unsigned long long)final_stats.short_sends);
     CHECK(final_stats.resp_sent > ROUNDS * PER_ROUND / 2);
     return final_stats.zc_sends;
 }
@@ -330,7 +338,7 @@ static uint64_t test_order(uint32_t cap, const char *what)
 /* Pipelines n answers of `len` bytes without reading them. */
 static int slow_client(uint32_t *seq, int n, uint32_t len)
 {
-    int fd = client_connect(65536);
+    int fd = client_connect(0);
     for (int i = 0; i < n; i++) {
         struct treq q = {.seq = (*seq)++, .len = len, .pieces = 2};
         send_req(fd, &q);
