@@ -177,8 +177,10 @@ void sp_io_send_zc(struct sp_io *io, struct sp_io_op *op, int fd, const void *bu
 /*
  * sp_io_sendmsg() zero-copy where SP_IO_FEAT_SENDMSG_ZC is on, else a plain
  * sendmsg (one completion). Zero-copy completes as sp_io_send_zc() does.
- * iov and the bytes it points to are borrowed until the final completion
- * (the notification): the kernel reads the pages while they are in flight.
+ * The iovec array is borrowed until the first completion (the result: the
+ * send is issued, the kernel is done with the array); the bytes it points
+ * to until the final one (the notification: the kernel no longer reads
+ * the pages), so the caller may send from other iovecs meanwhile.
  */
 void sp_io_sendmsg_zc(struct sp_io *io, struct sp_io_op *op, int fd, const struct iovec *iov,
                       int iovcnt);
