@@ -25,7 +25,8 @@
  *   - SP_NET_INFLIGHT_MAX requests of the connection are unanswered or
  *     answered and not yet sent;
  *   - SP_NET_CONN_QUEUED_BYTES_MAX or more response bytes of the
- *     connection wait to be sent (a client that stops reading its socket
+ *     connection are held: waiting to be sent, or sent zero-copy and not
+ *     yet released by the kernel (a client that stops reading its socket
  *     costs at most this plus the answers to the requests it had already
  *     sent, of which there are at most SP_NET_INFLIGHT_MAX);
  *   - the shard's net memory is over its bound (below), and the connection
@@ -40,7 +41,7 @@
  *
  * The shard bound: net counts what it holds on a shard, namely assembly
  * buffers of frames (finished or not) whose request is unanswered, pooled
- * receive chunks, and the bytes of responses queued and not yet sent. Past
+ * receive chunks, and the bytes of responses held as above. Past
  * 1/SP_NET_SHARD_HELD_DIV of the shard budget's limit, reading stops as
  * above; it resumes below 3/4 of that. Responses are the handlers' memory
  * (not charged to the budget by net) but count here all the same. Sending
@@ -54,7 +55,10 @@
  * sent. A batch of SP_NET_ZC_MIN_BYTES or more goes out zero-copy
  * (IORING_OP_SENDMSG_ZC) where the ring has it; its responses are released
  * (`sent`) only after the kernel's notification that it no longer reads
- * their pages. The log says at start whether zero-copy is on.
+ * their pages, which comes with the peer's ACK. The next batch does not
+ * wait for it: up to SP_NET_ZC_SENDS_MAX zero-copy sends per connection
+ * await their notifications at once. The log says at start whether
+ * zero-copy is on, and at stop how many sends went out zero-copy.
  *
  * Closing: a frame size outside [1, socket.request.max.bytes], a request
  * the handler rejects (sp_net_req_done with close), peer EOF or error,
