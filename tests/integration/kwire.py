@@ -429,3 +429,176 @@ def parse_list_offsets(frame, version):
         r.tags(flex)
     r.tags(flex)
     return out
+
+
+# ---- Produce and InitProducerId at any version (the produce tests) ----
+
+def _compress(codec, data):
+    import gzip
+    if codec == 0:
+        return data
+    if codec == 1:
+        return gzip.compress(data)
+    if codec == 2:
+        import snappy
+        return snappy.compress(data)
+    if codec == 3:
+        import lz4.frame
+        return lz4.frame.compress(data)
+    if codec == 4:
+        import zstandard
+        return zstandard.ZstdCompressor().compress(data)
+    raise ValueError("codec %d" % codec)
+
+
+def _decompress(codec, data):
+    import gzip
+    if codec == 0:
+        return data
+    if codec == 1:
+        return gzip.decompress(data)
+    if codec == 2:
+        import snappy
+        if data[:8] == b"\x82SNAPPY\x00":
+            out, pos = b"", 16
+            while pos < len(data):
+                (n,) = struct.unpack(">i", data[pos:pos + 4])
+                out += snappy.decompress(data[pos + 4:pos + 4 + n])
+                pos += 4 + n
+            return out
+        return snappy.decompress(data)
+    if codec == 3:
+        import lz4.frame
+        return lz4.frame.decompress(data)
+    if codec == 4:
+        import zstandard
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    raise ValueError("codec %d" % codec)
+
+
+def batch_v2(records, codec=0, producer_id=-1, producer_epoch=-1, base_seq=-1, attrs=0,
+             base_offset=0, base_ts=None, max_ts=None, magic=2):
+    """A v2 record batch. records: [(key, value, timestamp)]; codec 0-4 (none,
+    gzip, raw snappy, lz4 frame, zstd); attrs: extra attribute bits."""
+    base_ts = records[0][2] if base_ts is None else base_ts
+    body = b""
+    for i, (key, value, ts) in enumerate(records):
+        r = b"\x00" + zz_varint(ts - base_ts) + zz_varint(i)
+        r += zz_varint(-1) if key is None else zz_varint(len(key)) + key
+        r += zz_varint(-1) if value is None else zz_varint(len(value)) + value
+        r += zz_varint(0)
+        body += zz_varint(len(r)) + r
+    body = _compress(codec, body)
+    max_ts = max(r[2] for r in records) if max_ts is None else max_ts
+    after_crc = struct.pack(">hiqqqhii", codec | attrs, len(records) - 1, base_ts, max_ts,
+                            producer_id, producer_epoch, base_seq, len(records)) + body
+    rest = struct.pack(">ibI", -1, magic, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", base_offset, len(rest)) + rest
+
+
+def produce_request(corr, version, topics, acks=-1, timeout_ms=30000, transactional_id=None):
+    """Produce v3-11. topics: [(name, [(partition, records bytes or None)])]."""
+    flex = version >= 9
+
+    def arr(n):
+        return uvarint(n + 1) if flex else struct.pack(">i", n)
+
+    def nbytes(b):
+        if b is None:
+            return uvarint(0) if flex else struct.pack(">i", -1)
+        return (uvarint(len(b) + 1) if flex else struct.pack(">i", len(b))) + b
+
+    tag = b"\x00" if flex else b""
+    body = (cstr(transactional_id) if flex else kstr(transactional_id))
+    body += struct.pack(">hi", acks, timeout_ms) + arr(len(topics))
+    for name, parts in topics:
+        body += (cstr(name) if flex else kstr(name)) + arr(len(parts))
+        for p, recs in parts:
+            body += struct.pack(">i", p) + nbytes(recs) + tag
+        body += tag
+    body += tag
+    return request(0, version, corr, body, flexible=flex)
+
+
+def parse_produce(frame, version):
+    """[(topic, partition, error, base_offset, log_append_time, log_start, message)]."""
+    flex = version >= 9
+    r = Reader(frame, 4)
+    r.tags(flex)
+    out = []
+    for _ in range(r.array_len(flex)):
+        name = r.string(flex)
+        for _ in range(r.array_len(flex)):
+            p, err, base, lat = r.i32(), r.i16(), r.i64(), r.i64()
+            start = r.i64() if version >= 5 else -1
+            msg = None
+            if version >= 8:
+                for _ in range(r.array_len(flex)):
+                    r.i32()
+                    r.string(flex)
+                    r.tags(flex)
+                msg = r.string(flex)
+            r.tags(flex)
+            out.append((name, p, err, base, lat, start, msg))
+        r.tags(flex)
+    r.i32()
+    r.tags(flex)
+    return out
+
+
+def init_producer_id_request(corr, version, transactional_id=None, timeout_ms=60000,
+                             producer_id=-1, producer_epoch=-1):
+    flex = version >= 2
+    body = (cstr(transactional_id) if flex else kstr(transactional_id))
+    body += struct.pack(">i", timeout_ms)
+    if version >= 3:
+        body += struct.pack(">qh", producer_id, producer_epoch)
+    if flex:
+        body += b"\x00"
+    return request(22, version, corr, body, flexible=flex)
+
+
+def parse_init_producer_id(frame, version):
+    """(error, producer_id, producer_epoch)."""
+    r = Reader(frame, 4)
+    r.tags(version >= 2)
+    r.i32()
+    return r.i16(), r.i64(), r.i16()
+
+
+def parse_batches(data):
+    """Every v2 batch in data as a dict: offsets, attributes, codec, timestamps,
+    producer fields and the records [(offset, key, value, timestamp)], any codec."""
+    out = []
+    pos = 0
+    while pos + 61 <= len(data):
+        base, blen = struct.unpack(">qi", data[pos:pos + 12])
+        end = pos + 12 + blen
+        if end > len(data):
+            break
+        attrs, last_delta, base_ts, max_ts, pid, epoch, seq, count = struct.unpack(
+            ">hiqqqhii", data[pos + 21:pos + 61])
+        recs = _decompress(attrs & 7, data[pos + 61:end])
+        r = Reader(recs)
+        records = []
+        for _ in range(count):
+            r.varint()
+            r.i8()
+            ts = base_ts + r.varint()
+            off = base + r.varint()
+            kl = r.varint()
+            key = r.take(kl) if kl >= 0 else None
+            vl = r.varint()
+            value = r.take(vl) if vl >= 0 else None
+            for _ in range(r.varint()):
+                r.take(r.varint())
+                hl = r.varint()
+                if hl > 0:
+                    r.take(hl)
+            records.append((off, key, value, ts))
+        crc_ok = struct.unpack(">I", data[pos + 17:pos + 21])[0] == crc32c(data[pos + 21:end])
+        out.append({"base": base, "last": base + last_delta, "attrs": attrs, "codec": attrs & 7,
+                    "base_ts": base_ts, "max_ts": max_ts, "pid": pid, "epoch": epoch,
+                    "seq": seq, "records": records, "crc_ok": crc_ok})
+        pos = end
+    return out
