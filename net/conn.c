@@ -124,6 +124,7 @@ struct conn {
     bool zc_blocked;  /* the batch waits for a free zero-copy slot */
     bool graceful;    /* closing: let queued bytes reach the peer */
     bool draining, stalled, starved;
+    bool peer_eof;            /* the peer sent FIN: take what came before, then close */
     bool fd_closed;           /* the close completed; the memory waits for notifications */
     bool parked;              /* on ns->parked */
     struct conn *prev, *next; /* the shard's open connections */
@@ -376,6 +377,7 @@ static bool conn_held_back(const struct conn *c)
     return holds && !sp_framer_assembling(&c->framer) && shard_over();
 }
 
+/* Whether the connection may take more requests: frame what it received, and read. */
 static bool conn_may_read(const struct conn *c)
 {
     return !c->closing && !c->draining && !c->stalled && c->q_count < SP_NET_INFLIGHT_MAX &&
@@ -512,12 +514,17 @@ static void recv_done(struct sp_io_op *op, int32_t res, uint32_t flags)
             c->starve_next = ns->starved;
             ns->starved = c;
         }
-    } else if (res == 0 || (res < 0 && res != -ECANCELED)) {
-        if (!c->closing) {
-            sp_log_debug("connection %s: %s", c->peer,
-                         res == 0 ? "closed by peer" : strerror(-res));
-            conn_close(c);
-        }
+    } else if (res == 0 && !c->closing) {
+        /*
+         * The peer is done sending. What it sent before is still framed and
+         * answered (an acks=0 producer may hang up right after its last
+         * request); the connection closes once that is done.
+         */
+        sp_log_debug("connection %s: closed by peer", c->peer);
+        c->peer_eof = true;
+    } else if (res < 0 && res != -ECANCELED && !c->closing) {
+        sp_log_debug("connection %s: %s", c->peer, strerror(-res));
+        conn_close(c);
     }
     if (c->closing) {
         conn_maybe_finish(c);
@@ -795,7 +802,8 @@ static void conn_run(struct sp_task *t)
     if (!c->closing) {
         conn_flush(c);
     }
-    if (!c->closing && c->draining && c->q_head == NULL && !c->sending) {
+    if (!c->closing && c->q_head == NULL && !c->sending &&
+        (c->draining || (c->peer_eof && c->in_head == NULL))) {
         c->graceful = true;
         conn_close(c);
     }
@@ -804,7 +812,7 @@ static void conn_run(struct sp_task *t)
         return;
     }
     if (conn_may_read(c)) {
-        if (!c->recv_armed && !c->starved && c->in_head == NULL) {
+        if (!c->recv_armed && !c->starved && c->in_head == NULL && !c->peer_eof) {
             conn_arm_recv(c);
         }
     } else {

@@ -20,6 +20,8 @@
  *   shard:     with a small shard budget, several such clients push the
  *              shard over its bound: a fresh connection is still served,
  *              and all recover
+ *   half close: a client sends and shuts down its side at once: all its
+ *              requests are answered, then the broker closes
  *   reset:     clients vanish with zero-copy answers in flight
  *
  * After each run every answer's memory was released (`sent` called once)
@@ -417,6 +419,40 @@ static void test_shard_bound(void)
     CHECK_EQ_INT(final_stats.resp_sent, CLIENTS * N + 1);
 }
 
+/*
+ * A client that sends its requests and half-closes at once: every request
+ * is still answered, in order, and then the broker closes.
+ */
+static void test_half_close(uint32_t cap)
+{
+    enum { N = 30 };
+    broker_start(cap, 0);
+    uint8_t *buf = malloc(MIB);
+    REQUIRE(buf != NULL);
+    int fd = client_connect(0);
+    struct treq q[N];
+    for (int i = 0; i < N; i++) {
+        q[i] = (struct treq){.seq = (uint32_t)i, .pieces = 3};
+        q[i].len = i % 4 == 0 ? 200 * 1024 : 100 + (uint32_t)i;
+        q[i].flags = i % 5 == 1 ? F_SILENT : i % 3 == 0 ? F_DELAYED : 0;
+        q[i].delay_ms = (uint32_t)(N - i);
+        send_req(fd, &q[i]);
+    }
+    REQUIRE(shutdown(fd, SHUT_WR) == 0);
+    bool ok = true;
+    for (int i = 0; i < N && ok; i++) {
+        if (!(q[i].flags & F_SILENT)) {
+            ok = read_answer(fd, &q[i], buf);
+        }
+    }
+    CHECK(ok);
+    uint8_t b;
+    CHECK_EQ_INT(recv(fd, &b, 1, 0), 0);
+    close(fd);
+    free(buf);
+    broker_stop();
+}
+
 /* Clients that reset with large answers queued: nothing leaks, the drain ends. */
 static void test_reset(void)
 {
@@ -446,6 +482,8 @@ int main(void)
     CHECK_EQ_INT(test_order(SP_IO_KERNEL(5, 15), "capped at 5.15"), 0);
     test_slow_reader();
     test_shard_bound();
+    test_half_close(0);
+    test_half_close(SP_IO_KERNEL(5, 15));
     test_reset();
     return CHECK_DONE();
 }
