@@ -5,6 +5,7 @@
 
 #include "cluster/dispatch_impl.h"
 #include "core/log.h"
+#include "core/rx.h"
 
 #define DREQ_ARENA_FIRST_BYTES 2048
 #define DREQ_ARENA_BASE_BYTES  (16u << 20) /* plus 8 per frame byte: decoded arrays */
@@ -65,17 +66,21 @@ static const struct sp_api_handler *handler_find(int16_t key)
     return NULL;
 }
 
+static void dreq_free(struct dreq *d)
+{
+    sp_arena_destroy(&d->arena);
+    sp_mem_free(sp_rx_mem(), d, sizeof(*d));
+}
+
 static void dreq_sent(struct sp_net_resp *resp)
 {
     struct dreq *d = sp_container_of(resp, struct dreq, resp);
-    sp_arena_destroy(&d->arena);
-    free(d);
+    dreq_free(d);
 }
 
 static void dreq_close(struct sp_net_req *req, struct dreq *d)
 {
-    sp_arena_destroy(&d->arena);
-    free(d);
+    dreq_free(d);
     sp_net_req_done(req, NULL, true);
 }
 
@@ -90,8 +95,7 @@ static void dreq_finish(struct dreq *d, int rc)
     SP_ASSERT(rc != SP_API_PENDING);
     struct sp_net_req *req = d->req;
     if (rc == SP_API_NO_RESPONSE) {
-        sp_arena_destroy(&d->arena);
-        free(d);
+        dreq_free(d);
         sp_net_req_done(req, NULL, false);
         return;
     }
@@ -126,14 +130,15 @@ void sp_api_done(struct sp_api_call *call, int rc)
 
 void sp_dispatch_request(void *ctx, struct sp_net_req *req)
 {
-    struct dreq *d = malloc(sizeof(*d));
+    struct dreq *d = sp_mem_alloc(sp_rx_mem(), sizeof(*d));
     if (d == NULL) {
-        sp_log_warn("out of memory for a request: closing its connection");
+        sp_log_warn("shard memory budget exhausted: closing the connection of a request");
         sp_net_req_done(req, NULL, true);
         return;
     }
     sp_arena_init(&d->arena, d->first, sizeof(d->first),
                   DREQ_ARENA_BASE_BYTES + 8 * (size_t)req->frame.len);
+    sp_arena_set_budget(&d->arena, sp_rx_mem());
     d->req = req;
 
     /* An unknown key cannot even be framed as a header: say which it was. */

@@ -3,6 +3,8 @@
  */
 #include "protocol/arena.h"
 
+#include "core/mem.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +34,14 @@ void sp_arena_init(struct sp_arena *a, void *buf, size_t first_len, size_t limit
 static int arena_new_chunk(struct sp_arena *a, size_t size)
 {
     size_t data = size > SP_ARENA_CHUNK_BYTES ? size : SP_ARENA_CHUNK_BYTES;
+    if (a->budget != NULL && sp_mem_reserve(a->budget, sizeof(struct sp_arena_chunk) + data) < 0) {
+        return -1;
+    }
     struct sp_arena_chunk *c = malloc(sizeof(*c) + data);
     if (c == NULL) {
+        if (a->budget != NULL) {
+            sp_mem_release(a->budget, sizeof(*c) + data);
+        }
         return -1;
     }
     c->next = a->chunks;
@@ -42,6 +50,11 @@ static int arena_new_chunk(struct sp_arena *a, size_t size)
     a->cur = c->data;
     a->end = c->data + data;
     return 0;
+}
+
+void sp_arena_set_budget(struct sp_arena *a, struct sp_mem_budget *b)
+{
+    a->budget = b;
 }
 
 void *sp_arena_alloc(struct sp_arena *a, size_t size)
@@ -119,6 +132,9 @@ void sp_arena_destroy(struct sp_arena *a)
     struct sp_arena_chunk *c = a->chunks;
     while (c != NULL) {
         struct sp_arena_chunk *next = c->next;
+        if (a->budget != NULL) {
+            sp_mem_release(a->budget, sizeof(*c) + c->size);
+        }
         free(c);
         c = next;
     }

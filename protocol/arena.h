@@ -16,14 +16,17 @@
  *
  * Not thread-safe: an arena belongs to one request on one shard.
  *
- * This is protocol/'s own small interface; core's memory module may later
- * provide the chunks (the lead reconciles the two).
+ * Heap chunks may be charged to a shard's memory budget (core/mem.h), so
+ * that what requests hold counts towards the pressure that stops a shard
+ * reading new ones; a chunk the budget refuses is an allocation failure.
  */
 #ifndef SP_PROTOCOL_ARENA_H
 #define SP_PROTOCOL_ARENA_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct sp_mem_budget;
 
 /* Alignment of every allocation. */
 #define SP_ARENA_ALIGN 8
@@ -42,11 +45,15 @@ struct sp_arena {
     uint8_t *first;                /* caller's buffer (borrowed), may be NULL */
     size_t first_len;              /* its size */
     struct sp_arena_chunk *chunks; /* heap chunks (owned), newest first */
+    struct sp_mem_budget *budget;  /* charged for heap chunks, or NULL (borrowed) */
 };
 
 /* Starts an arena over buf (borrowed, may be NULL when first_len is 0) that
  * hands out at most limit bytes in all. */
 void sp_arena_init(struct sp_arena *a, void *buf, size_t first_len, size_t limit);
+
+/* Charges the heap chunks taken from now on to b (borrowed; same thread). */
+void sp_arena_set_budget(struct sp_arena *a, struct sp_mem_budget *b);
 
 /* Returns size bytes aligned to SP_ARENA_ALIGN, or NULL when the limit would
  * be passed or the heap is exhausted. A size of 0 returns a valid non-NULL
