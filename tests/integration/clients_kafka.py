@@ -10,7 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+from harness import Broker, args  # noqa: E402
+import kwire  # noqa: E402
 
 
 class Fail(Exception):
@@ -37,11 +38,6 @@ def need_confluent():
 def need_kcat():
     if shutil.which("kcat") is None:
         skip("kcat is not installed (apt install kcat)")
-
-
-def args():
-    """(spindle executable, shard count) from the command line meson gives."""
-    return sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "2")
 
 
 def run(body, extra=(), name="test"):
@@ -170,6 +166,17 @@ def watermarks(bootstrap, topic, partitions):
         c.close()
 
 
+def produce_queued(p, topic, wait_s=0.05, **kw):
+    """p.produce(topic, **kw), serving delivery reports while the
+    producer's queue is full (BufferError) until the message fits."""
+    while True:
+        try:
+            p.produce(topic, **kw)
+            return
+        except BufferError:
+            p.poll(wait_s)
+
+
 def create_topic(bootstrap, name, partitions, config=None, timeout=30):
     from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -206,47 +213,12 @@ class Deadline:
 # client's metadata does not have. Kafka answers nothing and, on an error,
 # closes the connection. ----
 
-def _crc32c(data, _tab=[]):
-    if not _tab:
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-            _tab.append(c)
-    c = 0xFFFFFFFF
-    for byte in data:
-        c = _tab[(c ^ byte) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def _varint(n):
-    n = (n << 1) ^ (n >> 63)  # zigzag
-    out = b""
-    while True:
-        if n < 0x80:
-            return out + bytes([n])
-        out += bytes([(n & 0x7F) | 0x80])
-        n >>= 7
-
-
 def record_batch(values, ts_ms):
     """An uncompressed v2 record batch of `values` (bytes), no keys, base
     offset 0, no producer id."""
-    import struct
-    body = b""
-    for i, v in enumerate(values):
-        r = b"\x00" + _varint(0) + _varint(i) + _varint(-1) + _varint(len(v)) + v + _varint(0)
-        body += _varint(len(r)) + r
-    after_crc = struct.pack(">hiqqqhii", 0, len(values) - 1, ts_ms, ts_ms, -1, -1, -1, len(values)) + body
-    rest = struct.pack(">ibI", -1, 2, _crc32c(after_crc)) + after_crc
-    return struct.pack(">qi", 0, len(rest)) + rest
+    return kwire.batch_v2([(None, v, ts_ms) for v in values])
 
 
-def produce_v3(corr, acks, topic, partition, batch, client=b"spindle-it"):
+def produce_v3(corr, acks, topic, partition, batch):
     """A Produce v3 request frame: one topic, one partition."""
-    import struct
-    t = topic.encode()
-    body = struct.pack(">hhi", -1, acks, 30000) + struct.pack(">i", 1) + struct.pack(">h", len(t)) + t
-    body += struct.pack(">i", 1) + struct.pack(">i", partition) + struct.pack(">i", len(batch)) + batch
-    hdr = struct.pack(">hhi", 0, 3, corr) + struct.pack(">h", len(client)) + client
-    return struct.pack(">i", len(hdr) + len(body)) + hdr + body
+    return kwire.produce_request(corr, 3, [(topic, [(partition, batch)])], acks=acks)

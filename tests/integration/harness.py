@@ -1,4 +1,5 @@
-"""Starting and stopping a real spindle broker for integration tests.
+"""Starting and stopping a real spindle broker for integration tests, and
+what every broker test shares: its arguments and its verdicts.
 
 Each broker listens on 127.0.0.1 port 0 with its own temporary data dir; the
 harness waits for the readiness line instead of sleeping, and reads the
@@ -7,8 +8,11 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
+import time
+import traceback
 
 READY = re.compile(r"^spindle ready listeners=(\S+) node\.id=(\d+)$")
 
@@ -53,6 +57,14 @@ class Broker:
 
     def log_text(self):
         return "".join(self.log)
+
+    def wait_log(self, text, timeout=5.0):
+        """True once text is in the log. The broker's stderr is read by a
+        thread: give it time to catch up."""
+        deadline = time.time() + timeout
+        while text not in self.log_text() and time.time() < deadline:
+            time.sleep(0.02)
+        return text in self.log_text()
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.proc and self.proc.poll() is None:
@@ -106,3 +118,45 @@ def restart_same_port(broker, sig=signal.SIGTERM, timeout=30):
     broker.extra = list(broker.extra) + ["--set", "listeners=PLAINTEXT://127.0.0.1:%d" % port]
     broker.start(timeout)
     return rc
+
+
+# ---- Arguments and verdicts ----
+
+failures = []
+
+
+def args(default_smp="2"):
+    """(spindle executable, shard count) from the command line meson gives."""
+    return sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else default_smp)
+
+
+def check(cond, what):
+    """One verdict, printed as "ok: what" or "FAIL: what"; failures keeps the failed ones."""
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+    else:
+        print("ok:", what)
+
+
+def guard(name, fn, *a):
+    """Runs fn(*a); an exception from it is a failure, printed with its
+    traceback. Returns whether fn returned."""
+    try:
+        fn(*a)
+        return True
+    except Exception as e:  # noqa: BLE001 - any exception is a failed test
+        traceback.print_exc()
+        check(False, "%s raised %r" % (name, e))
+        return False
+
+
+def finish(log=None):
+    """Exits 1 when a check failed (printing log, a broker's, when given), else 0."""
+    if failures:
+        print("%d failure(s)" % len(failures))
+        if log is not None:
+            print("broker log:\n" + log)
+        sys.exit(1)
+    print("all ok")
+    sys.exit(0)

@@ -1,7 +1,15 @@
-"""Hand-built Kafka frames for the raw-socket tests (stdlib only)."""
+"""Hand-built Kafka frames for the raw-socket tests (stdlib only): framing,
+a numbered connection, and requests and response parsers for the APIs the
+broker serves, each at every version it serves.
+
+Every request builder is build(corr, version, ...) -> frame and every parser
+parse(frame, version) -> value, so that Conn.ask(build, parse, version, ...)
+sends one and parses its answer."""
 import socket
 import struct
 
+
+# ---- Framing and primitives ----
 
 def request(api_key, version, corr, body=b"", client=b"it", flexible=False):
     hdr = struct.pack(">hhi", api_key, version, corr) + struct.pack(">h", len(client)) + client
@@ -9,21 +17,6 @@ def request(api_key, version, corr, body=b"", client=b"it", flexible=False):
         hdr += b"\x00"  # header tagged fields
     payload = hdr + body
     return struct.pack(">i", len(payload)) + payload
-
-
-def api_versions(corr, version=0):
-    if version >= 3:
-        # client software name and version (compact strings), tagged fields
-        body = b"\x03it\x021" + b"\x00"
-        return request(18, version, corr, body, flexible=True)
-    return request(18, version, corr)
-
-
-def metadata_v1(corr, topics=(), version=1):
-    body = struct.pack(">i", len(topics))
-    for t in topics:
-        body += struct.pack(">h", len(t)) + t.encode()
-    return request(3, version, corr, body)
 
 
 def uvarint(n):
@@ -37,14 +30,40 @@ def uvarint(n):
             return out + bytes([b])
 
 
-def metadata_flex(corr, topics, version=12):
-    body = uvarint(len(topics) + 1)
-    for t in topics:
-        body += b"\x00" * 16 + uvarint(len(t) + 1) + t.encode() + b"\x00"
-    body += b"\x01" + b"\x00" + b"\x00"  # allow auto create, include topic ops, tags
-    if version <= 10:
-        raise ValueError("flexible metadata from v9; this helper writes v11+")
-    return request(3, version, corr, body, flexible=True)
+def zz_varint(n):
+    return uvarint((n << 1) ^ (n >> 63) if n < 0 else n << 1)
+
+
+def kstr(s):
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack(">h", len(b)) + b
+
+
+def cstr(s):
+    if s is None:
+        return b"\x00"
+    b = s.encode() if isinstance(s, str) else s
+    return uvarint(len(b) + 1) + b
+
+
+def _s(s, flex):
+    return cstr(s) if flex else kstr(s)
+
+
+def _arr(items, flex):
+    return uvarint(len(items) + 1) if flex else struct.pack(">i", len(items))
+
+
+def _nbytes(b, flex):
+    if b is None:
+        return uvarint(0) if flex else struct.pack(">i", -1)
+    return (uvarint(len(b) + 1) if flex else struct.pack(">i", len(b))) + b
+
+
+def _tags(flex):
+    return b"\x00" if flex else b""
 
 
 def read_exact(s, n):
@@ -62,6 +81,11 @@ def read_frame(s):
     return read_exact(s, size)
 
 
+def corr_of(frame):
+    """The correlation id a response frame answers."""
+    return struct.unpack(">i", frame[:4])[0]
+
+
 def is_closed(s, timeout=5.0):
     """True when the peer closes (EOF or reset) within timeout."""
     s.settimeout(timeout)
@@ -73,77 +97,6 @@ def is_closed(s, timeout=5.0):
         return True
     except socket.timeout:
         return False
-
-
-def parse_api_versions_v0(frame):
-    corr, err, n = struct.unpack(">ihi", frame[:10])
-    keys = {}
-    for i in range(n):
-        k, lo, hi = struct.unpack(">hhh", frame[10 + 6 * i:16 + 6 * i])
-        keys[k] = (lo, hi)
-    return corr, err, keys
-
-
-# ---- Fetch, ListOffsets, CreateTopics and raw Produce (the fetch tests) ----
-
-def _crc32c_table():
-    tab = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        tab.append(c)
-    return tab
-
-
-_CRC32C = _crc32c_table()
-
-
-def crc32c(data):
-    c = 0xFFFFFFFF
-    for b in data:
-        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
-def zz_varint(n):
-    return uvarint((n << 1) ^ (n >> 63) if n < 0 else n << 1)
-
-
-def batch_v2_plain(records, base_ts=None, codec=0):
-    """A v2 record batch of records [(key, value, timestamp)], offsets from 0.
-    codec 1 compresses the records with gzip."""
-    import gzip
-    base_ts = records[0][2] if base_ts is None else base_ts
-    body = b""
-    for i, (key, value, ts) in enumerate(records):
-        r = b"\x00" + zz_varint(ts - base_ts) + zz_varint(i)
-        r += zz_varint(-1) if key is None else zz_varint(len(key)) + key
-        r += zz_varint(-1) if value is None else zz_varint(len(value)) + value
-        r += zz_varint(0)
-        body += zz_varint(len(r)) + r
-    if codec == 1:
-        body = gzip.compress(body)
-    max_ts = max(r[2] for r in records)
-    after_crc = struct.pack(">hiqqqhii", codec, len(records) - 1, base_ts, max_ts, -1, -1, -1,
-                            len(records)) + body
-    crc = crc32c(after_crc)
-    rest = struct.pack(">ibI", -1, 2, crc) + after_crc
-    return struct.pack(">qi", 0, len(rest)) + rest
-
-
-def kstr(s):
-    if s is None:
-        return struct.pack(">h", -1)
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack(">h", len(b)) + b
-
-
-def cstr(s):
-    if s is None:
-        return b"\x00"
-    b = s.encode() if isinstance(s, str) else s
-    return uvarint(len(b) + 1) + b
 
 
 class Reader:
@@ -206,232 +159,127 @@ class Reader:
                 self.take(self.uvarint())
 
 
-def create_topics_v7(corr, name, partitions, configs=()):
-    """CreateTopics v7 for one topic (flexible); configs: [(key, value)]."""
-    body = uvarint(2) + cstr(name) + struct.pack(">ih", partitions, 1) + uvarint(1)
-    body += uvarint(len(configs) + 1)
-    for k, v in configs:
-        body += cstr(k) + cstr(v) + b"\x00"
-    body += b"\x00" + struct.pack(">ib", 30000, 0) + b"\x00"
-    return request(19, 7, corr, body, flexible=True)
-
-
-def parse_create_topics_v7(frame):
-    """{name: (error, topic_id)} from a CreateTopics v7 response."""
+def _answer(frame, flex, throttle):
+    """A Reader past the response header and, when the version has one
+    first, the throttle time."""
     r = Reader(frame, 4)
-    r.tags(True)  # response header v1
-    r.i32()
-    out = {}
-    for _ in range(r.array_len(True)):
-        name = r.string(True)
-        tid = r.uuid()
-        err = r.i16()
-        r.string(True)
+    r.tags(flex)
+    if throttle:
         r.i32()
-        r.i16()
-        n = r.array_len(True)
-        for _ in range(max(n, 0)):
-            r.string(True)
-            r.string(True)
-            r.take(3)
-            r.tags(True)
-        r.tags(True)
-        out[name] = (err, tid)
-    return out
+    return r
 
 
-def produce_raw_v7(corr, topic, parts, acks=-1):
-    """Produce v7 of {partition: batch bytes} to one topic."""
-    body = kstr(None) + struct.pack(">hi", acks, 30000) + struct.pack(">i", 1) + kstr(topic)
-    body += struct.pack(">i", len(parts))
-    for p, batch in parts.items():
-        body += struct.pack(">ii", p, len(batch)) + batch
-    return request(0, 7, corr, body)
+# ---- A connection that numbers its requests ----
+
+def connect(b, timeout=30, rcvbuf=None):
+    """A TCP_NODELAY socket to broker b; rcvbuf, when given, is set before
+    connecting so that the window the broker sees is that small."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        s.connect((b.host, b.port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
-def parse_produce_v7(frame):
-    """{partition: (error, base_offset)} of the first topic."""
-    r = Reader(frame, 4)
-    out = {}
-    for _ in range(r.i32()):
-        r.string(False)
-        for _ in range(r.i32()):
-            p, err, base = r.i32(), r.i16(), r.i64()
-            r.i64()
-            r.i64()
-            out[p] = (err, base)
-    return out
+class Conn:
+    """One connection; every request gets the next correlation id and its
+    answer must carry it."""
+
+    def __init__(self, b, timeout=30):
+        self.s = connect(b, timeout)
+        self.corr = 0
+
+    def next(self):
+        self.corr += 1
+        return self.corr
+
+    def call(self, build, *args, **kw):
+        """Sends build(corr, *args, **kw) and returns the answer's frame."""
+        corr = self.next()
+        self.s.sendall(build(corr, *args, **kw))
+        frame = read_frame(self.s)
+        if corr_of(frame) != corr:
+            raise ValueError("correlation id %d, expected %d" % (corr_of(frame), corr))
+        return frame
+
+    def ask(self, build, parse, version, *args, **kw):
+        """parse(answer, version) of build(corr, version, *args, **kw)."""
+        return parse(self.call(build, version, *args, **kw), version)
+
+    def create_topic(self, name, parts, configs=()):
+        """CreateTopics v7 of one topic with replication factor 1: (error, topic id)."""
+        t = self.ask(create_topics_request, parse_create_topics, 7,
+                     [{"name": name, "parts": parts, "rf": 1, "configs": list(configs)}])[0]
+        return t["error"], t["id"]
+
+    def produce_v7(self, topic, parts, acks=-1):
+        """Produce v7 of {partition: batch} to one topic: {partition: (error, base offset)}."""
+        res = self.ask(produce_request, parse_produce, 7, [(topic, list(parts.items()))],
+                       acks=acks)
+        return {p: (err, base) for _, p, err, base, _, _, _ in res}
+
+    def close(self):
+        self.s.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
-def fetch_request(corr, version, topics, max_wait=0, min_bytes=1, max_bytes=0x7FFFFFFF,
-                  isolation=0, session_id=0, session_epoch=-1, forgotten=()):
-    """Fetch at any version 4-17. topics: [(name_or_16_byte_id, [(partition, offset,
-    partition_max_bytes[, current_leader_epoch])])]; forgotten: [(topic, [partitions])]."""
-    flex = version >= 12
-
-    def arr(n):
-        return uvarint(n + 1) if flex else struct.pack(">i", n)
-
-    def topic_key(t):
-        if version >= 13:
-            return t
-        return cstr(t) if flex else kstr(t)
-
-    body = b""
-    if version <= 14:
-        body += struct.pack(">i", -1)
-    body += struct.pack(">iii", max_wait, min_bytes, max_bytes) + struct.pack(">b", isolation)
-    if version >= 7:
-        body += struct.pack(">ii", session_id, session_epoch)
-    body += arr(len(topics))
-    for t, parts in topics:
-        body += topic_key(t) + arr(len(parts))
-        for part in parts:
-            p, off, pmb = part[0], part[1], part[2]
-            epoch = part[3] if len(part) > 3 else -1
-            body += struct.pack(">i", p)
-            if version >= 9:
-                body += struct.pack(">i", epoch)
-            body += struct.pack(">q", off)
-            if version >= 12:
-                body += struct.pack(">i", -1)
-            if version >= 5:
-                body += struct.pack(">q", -1)
-            body += struct.pack(">i", pmb)
-            if flex:
-                body += b"\x00"
-        if flex:
-            body += b"\x00"
-    if version >= 7:
-        body += arr(len(forgotten))
-        for t, parts in forgotten:
-            body += topic_key(t) + arr(len(parts)) + b"".join(struct.pack(">i", p) for p in parts)
-            if flex:
-                body += b"\x00"
-    if version >= 11:
-        body += cstr("") if flex else kstr("")
-    if flex:
-        body += b"\x00"
-    return request(1, version, corr, body, flexible=flex)
+def ask_once(b, build, parse, version, *args, **kw):
+    """Conn.ask on a connection of its own."""
+    with Conn(b) as c:
+        return c.ask(build, parse, version, *args, **kw)
 
 
-def parse_records(data):
-    """[(offset, key, value, timestamp)] of the v2 batches in data (gzip or none)."""
-    import gzip
-    out = []
-    pos = 0
-    while pos + 61 <= len(data):
-        base, blen = struct.unpack(">qi", data[pos:pos + 12])
-        end = pos + 12 + blen
-        if end > len(data):
-            break
-        attrs, _, base_ts = struct.unpack(">hiq", data[pos + 21:pos + 35])
-        (count,) = struct.unpack(">i", data[pos + 57:pos + 61])
-        recs = data[pos + 61:end]
-        if attrs & 7 == 1:
-            recs = gzip.decompress(recs)
-        r = Reader(recs)
-        for _ in range(count):
-            r.varint()
-            r.i8()
-            ts = base_ts + r.varint()
-            off = base + r.varint()
-            kl = r.varint()
-            key = r.take(kl) if kl >= 0 else None
-            vl = r.varint()
-            value = r.take(vl) if vl >= 0 else None
-            for _ in range(r.varint()):
-                r.take(r.varint())
-                hl = r.varint()
-                if hl > 0:
-                    r.take(hl)
-            out.append((off, key, value, ts))
-        pos = end
-    return out
+# ---- ApiVersions ----
+
+def api_versions(corr, version=0):
+    if version >= 3:
+        # client software name and version (compact strings), tagged fields
+        body = b"\x03it\x021" + b"\x00"
+        return request(18, version, corr, body, flexible=True)
+    return request(18, version, corr)
 
 
-def parse_fetch(frame, version):
-    """{"error", "session", "topics": [(name_or_id, [partition dicts])]}."""
-    flex = version >= 12
-    r = Reader(frame, 4)
-    r.tags(flex)
-    out = {"throttle": r.i32()}
-    out["error"] = r.i16() if version >= 7 else 0
-    out["session"] = r.i32() if version >= 7 else 0
-    topics = []
-    for _ in range(r.array_len(flex)):
-        key = r.uuid() if version >= 13 else r.string(flex)
-        parts = []
-        for _ in range(r.array_len(flex)):
-            p = {"partition": r.i32(), "error": r.i16(), "hw": r.i64()}
-            p["lso"] = r.i64()
-            p["log_start"] = r.i64() if version >= 5 else -1
-            n = r.array_len(flex)
-            p["aborted"] = None if n < 0 else []
-            for _ in range(max(n, 0)):
-                p["aborted"].append((r.i64(), r.i64()))
-                r.tags(flex)
-            p["preferred"] = r.i32() if version >= 11 else -1
-            p["records"] = r.bytes_(flex)
-            r.tags(flex)
-            parts.append(p)
-        r.tags(flex)
-        topics.append((key, parts))
-    r.tags(flex)
-    out["topics"] = topics
-    return out
+def parse_api_versions_v0(frame):
+    corr, err, n = struct.unpack(">ihi", frame[:10])
+    keys = {}
+    for i in range(n):
+        k, lo, hi = struct.unpack(">hhh", frame[10 + 6 * i:16 + 6 * i])
+        keys[k] = (lo, hi)
+    return corr, err, keys
 
 
-def list_offsets_request(corr, version, topics, isolation=0):
-    """ListOffsets v1-10. topics: [(name, [(partition, timestamp[, current_leader_epoch])])]."""
-    flex = version >= 6
+# ---- Record batches ----
 
-    def arr(n):
-        return uvarint(n + 1) if flex else struct.pack(">i", n)
-
-    body = struct.pack(">i", -1)
-    if version >= 2:
-        body += struct.pack(">b", isolation)
-    body += arr(len(topics))
-    for name, parts in topics:
-        body += (cstr(name) if flex else kstr(name)) + arr(len(parts))
-        for part in parts:
-            body += struct.pack(">i", part[0])
-            if version >= 4:
-                body += struct.pack(">i", part[2] if len(part) > 2 else -1)
-            body += struct.pack(">q", part[1])
-            if flex:
-                body += b"\x00"
-        if flex:
-            body += b"\x00"
-    if version >= 10:
-        body += struct.pack(">i", 30000)
-    if flex:
-        body += b"\x00"
-    return request(2, version, corr, body, flexible=flex)
+def _crc32c_table():
+    tab = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        tab.append(c)
+    return tab
 
 
-def parse_list_offsets(frame, version):
-    """{(topic, partition): (error, timestamp, offset, leader_epoch)} in order, as a list."""
-    flex = version >= 6
-    r = Reader(frame, 4)
-    r.tags(flex)
-    if version >= 2:
-        r.i32()
-    out = []
-    for _ in range(r.array_len(flex)):
-        name = r.string(flex)
-        for _ in range(r.array_len(flex)):
-            p, err, ts, off = r.i32(), r.i16(), r.i64(), r.i64()
-            epoch = r.i32() if version >= 4 else -1
-            r.tags(flex)
-            out.append(((name, p), (err, ts, off, epoch)))
-        r.tags(flex)
-    r.tags(flex)
-    return out
+_CRC32C = _crc32c_table()
 
 
-# ---- Produce and InitProducerId at any version (the produce tests) ----
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
 
 def _compress(codec, data):
     import gzip
@@ -496,79 +344,10 @@ def batch_v2(records, codec=0, producer_id=-1, producer_epoch=-1, base_seq=-1, a
     return struct.pack(">qi", base_offset, len(rest)) + rest
 
 
-def produce_request(corr, version, topics, acks=-1, timeout_ms=30000, transactional_id=None):
-    """Produce v3-11. topics: [(name, [(partition, records bytes or None)])]."""
-    flex = version >= 9
-
-    def arr(n):
-        return uvarint(n + 1) if flex else struct.pack(">i", n)
-
-    def nbytes(b):
-        if b is None:
-            return uvarint(0) if flex else struct.pack(">i", -1)
-        return (uvarint(len(b) + 1) if flex else struct.pack(">i", len(b))) + b
-
-    tag = b"\x00" if flex else b""
-    body = (cstr(transactional_id) if flex else kstr(transactional_id))
-    body += struct.pack(">hi", acks, timeout_ms) + arr(len(topics))
-    for name, parts in topics:
-        body += (cstr(name) if flex else kstr(name)) + arr(len(parts))
-        for p, recs in parts:
-            body += struct.pack(">i", p) + nbytes(recs) + tag
-        body += tag
-    body += tag
-    return request(0, version, corr, body, flexible=flex)
-
-
-def parse_produce(frame, version):
-    """[(topic, partition, error, base_offset, log_append_time, log_start, message)]."""
-    flex = version >= 9
-    r = Reader(frame, 4)
-    r.tags(flex)
-    out = []
-    for _ in range(r.array_len(flex)):
-        name = r.string(flex)
-        for _ in range(r.array_len(flex)):
-            p, err, base, lat = r.i32(), r.i16(), r.i64(), r.i64()
-            start = r.i64() if version >= 5 else -1
-            msg = None
-            if version >= 8:
-                for _ in range(r.array_len(flex)):
-                    r.i32()
-                    r.string(flex)
-                    r.tags(flex)
-                msg = r.string(flex)
-            r.tags(flex)
-            out.append((name, p, err, base, lat, start, msg))
-        r.tags(flex)
-    r.i32()
-    r.tags(flex)
-    return out
-
-
-def init_producer_id_request(corr, version, transactional_id=None, timeout_ms=60000,
-                             producer_id=-1, producer_epoch=-1):
-    flex = version >= 2
-    body = (cstr(transactional_id) if flex else kstr(transactional_id))
-    body += struct.pack(">i", timeout_ms)
-    if version >= 3:
-        body += struct.pack(">qh", producer_id, producer_epoch)
-    if flex:
-        body += b"\x00"
-    return request(22, version, corr, body, flexible=flex)
-
-
-def parse_init_producer_id(frame, version):
-    """(error, producer_id, producer_epoch)."""
-    r = Reader(frame, 4)
-    r.tags(version >= 2)
-    r.i32()
-    return r.i16(), r.i64(), r.i16()
-
-
-def parse_batches(data):
+def parse_batches(data, check_crc=True):
     """Every v2 batch in data as a dict: offsets, attributes, codec, timestamps,
-    producer fields and the records [(offset, key, value, timestamp)], any codec."""
+    producer fields and the records [(offset, key, value, timestamp)], any codec;
+    crc_ok when check_crc (crc32c in Python is slow on large batches)."""
     out = []
     pos = 0
     while pos + 61 <= len(data):
@@ -596,9 +375,350 @@ def parse_batches(data):
                 if hl > 0:
                     r.take(hl)
             records.append((off, key, value, ts))
-        crc_ok = struct.unpack(">I", data[pos + 17:pos + 21])[0] == crc32c(data[pos + 21:end])
+        crc_ok = check_crc and (struct.unpack(">I", data[pos + 17:pos + 21])[0] ==
+                                crc32c(data[pos + 21:end]))
         out.append({"base": base, "last": base + last_delta, "attrs": attrs, "codec": attrs & 7,
                     "base_ts": base_ts, "max_ts": max_ts, "pid": pid, "epoch": epoch,
                     "seq": seq, "records": records, "crc_ok": crc_ok})
         pos = end
+    return out
+
+
+def parse_records(data):
+    """[(offset, key, value, timestamp)] of the v2 batches in data, any codec."""
+    return [rec for bt in parse_batches(data, check_crc=False) for rec in bt["records"]]
+
+
+# ---- Produce and InitProducerId ----
+
+def produce_request(corr, version, topics, acks=-1, timeout_ms=30000, transactional_id=None):
+    """Produce v3-11. topics: [(name, [(partition, records bytes or None)])]."""
+    flex = version >= 9
+    body = _s(transactional_id, flex) + struct.pack(">hi", acks, timeout_ms) + _arr(topics, flex)
+    for name, parts in topics:
+        body += _s(name, flex) + _arr(parts, flex)
+        for p, recs in parts:
+            body += struct.pack(">i", p) + _nbytes(recs, flex) + _tags(flex)
+        body += _tags(flex)
+    body += _tags(flex)
+    return request(0, version, corr, body, flexible=flex)
+
+
+def parse_produce(frame, version):
+    """[(topic, partition, error, base_offset, log_append_time, log_start, message)]."""
+    flex = version >= 9
+    r = _answer(frame, flex, False)
+    out = []
+    for _ in range(r.array_len(flex)):
+        name = r.string(flex)
+        for _ in range(r.array_len(flex)):
+            p, err, base, lat = r.i32(), r.i16(), r.i64(), r.i64()
+            start = r.i64() if version >= 5 else -1
+            msg = None
+            if version >= 8:
+                for _ in range(r.array_len(flex)):
+                    r.i32()
+                    r.string(flex)
+                    r.tags(flex)
+                msg = r.string(flex)
+            r.tags(flex)
+            out.append((name, p, err, base, lat, start, msg))
+        r.tags(flex)
+    r.i32()
+    r.tags(flex)
+    return out
+
+
+def init_producer_id_request(corr, version, transactional_id=None, timeout_ms=60000,
+                             producer_id=-1, producer_epoch=-1):
+    flex = version >= 2
+    body = _s(transactional_id, flex) + struct.pack(">i", timeout_ms)
+    if version >= 3:
+        body += struct.pack(">qh", producer_id, producer_epoch)
+    body += _tags(flex)
+    return request(22, version, corr, body, flexible=flex)
+
+
+def parse_init_producer_id(frame, version):
+    """(error, producer_id, producer_epoch)."""
+    r = _answer(frame, version >= 2, True)
+    return r.i16(), r.i64(), r.i16()
+
+
+# ---- Fetch and ListOffsets ----
+
+def fetch_request(corr, version, topics, max_wait=0, min_bytes=1, max_bytes=0x7FFFFFFF,
+                  isolation=0, session_id=0, session_epoch=-1, forgotten=()):
+    """Fetch at any version 4-17. topics: [(name_or_16_byte_id, [(partition, offset,
+    partition_max_bytes[, current_leader_epoch])])]; forgotten: [(topic, [partitions])]."""
+    flex = version >= 12
+
+    def topic_key(t):
+        return t if version >= 13 else _s(t, flex)
+
+    body = b""
+    if version <= 14:
+        body += struct.pack(">i", -1)
+    body += struct.pack(">iii", max_wait, min_bytes, max_bytes) + struct.pack(">b", isolation)
+    if version >= 7:
+        body += struct.pack(">ii", session_id, session_epoch)
+    body += _arr(topics, flex)
+    for t, parts in topics:
+        body += topic_key(t) + _arr(parts, flex)
+        for part in parts:
+            p, off, pmb = part[0], part[1], part[2]
+            epoch = part[3] if len(part) > 3 else -1
+            body += struct.pack(">i", p)
+            if version >= 9:
+                body += struct.pack(">i", epoch)
+            body += struct.pack(">q", off)
+            if version >= 12:
+                body += struct.pack(">i", -1)
+            if version >= 5:
+                body += struct.pack(">q", -1)
+            body += struct.pack(">i", pmb) + _tags(flex)
+        body += _tags(flex)
+    if version >= 7:
+        body += _arr(forgotten, flex)
+        for t, parts in forgotten:
+            body += topic_key(t) + _arr(parts, flex)
+            body += b"".join(struct.pack(">i", p) for p in parts) + _tags(flex)
+    if version >= 11:
+        body += _s("", flex)
+    body += _tags(flex)
+    return request(1, version, corr, body, flexible=flex)
+
+
+def parse_fetch(frame, version):
+    """{"error", "session", "topics": [(name_or_id, [partition dicts])]}."""
+    flex = version >= 12
+    r = _answer(frame, flex, False)
+    out = {"throttle": r.i32()}
+    out["error"] = r.i16() if version >= 7 else 0
+    out["session"] = r.i32() if version >= 7 else 0
+    topics = []
+    for _ in range(r.array_len(flex)):
+        key = r.uuid() if version >= 13 else r.string(flex)
+        parts = []
+        for _ in range(r.array_len(flex)):
+            p = {"partition": r.i32(), "error": r.i16(), "hw": r.i64()}
+            p["lso"] = r.i64()
+            p["log_start"] = r.i64() if version >= 5 else -1
+            n = r.array_len(flex)
+            p["aborted"] = None if n < 0 else []
+            for _ in range(max(n, 0)):
+                p["aborted"].append((r.i64(), r.i64()))
+                r.tags(flex)
+            p["preferred"] = r.i32() if version >= 11 else -1
+            p["records"] = r.bytes_(flex)
+            r.tags(flex)
+            parts.append(p)
+        r.tags(flex)
+        topics.append((key, parts))
+    r.tags(flex)
+    out["topics"] = topics
+    return out
+
+
+def list_offsets_request(corr, version, topics, isolation=0):
+    """ListOffsets v1-10. topics: [(name, [(partition, timestamp[, current_leader_epoch])])]."""
+    flex = version >= 6
+    body = struct.pack(">i", -1)
+    if version >= 2:
+        body += struct.pack(">b", isolation)
+    body += _arr(topics, flex)
+    for name, parts in topics:
+        body += _s(name, flex) + _arr(parts, flex)
+        for part in parts:
+            body += struct.pack(">i", part[0])
+            if version >= 4:
+                body += struct.pack(">i", part[2] if len(part) > 2 else -1)
+            body += struct.pack(">q", part[1]) + _tags(flex)
+        body += _tags(flex)
+    if version >= 10:
+        body += struct.pack(">i", 30000)
+    body += _tags(flex)
+    return request(2, version, corr, body, flexible=flex)
+
+
+def parse_list_offsets(frame, version):
+    """{(topic, partition): (error, timestamp, offset, leader_epoch)} in order, as a list."""
+    flex = version >= 6
+    r = _answer(frame, flex, version >= 2)
+    out = []
+    for _ in range(r.array_len(flex)):
+        name = r.string(flex)
+        for _ in range(r.array_len(flex)):
+            p, err, ts, off = r.i32(), r.i16(), r.i64(), r.i64()
+            epoch = r.i32() if version >= 4 else -1
+            r.tags(flex)
+            out.append(((name, p), (err, ts, off, epoch)))
+        r.tags(flex)
+    r.tags(flex)
+    return out
+
+
+# ---- CreateTopics, Metadata, CreatePartitions and DeleteTopics ----
+
+def create_topics_request(corr, v, topics, validate_only=False, timeout_ms=30000):
+    """topics: [dict(name, parts=-1, rf=-1, assign=[(index, [brokers])], configs=[(k, v)])]."""
+    flex = v >= 5
+    body = _arr(topics, flex)
+    for t in topics:
+        body += _s(t["name"], flex) + struct.pack(">ih", t.get("parts", -1), t.get("rf", -1))
+        assign = t.get("assign", [])
+        body += _arr(assign, flex)
+        for idx, brokers in assign:
+            body += struct.pack(">i", idx) + _arr(brokers, flex)
+            body += b"".join(struct.pack(">i", x) for x in brokers) + _tags(flex)
+        configs = t.get("configs", [])
+        body += _arr(configs, flex)
+        for k, val in configs:
+            body += _s(k, flex) + _s(val, flex) + _tags(flex)
+        body += _tags(flex)
+    body += struct.pack(">i", timeout_ms)
+    if v >= 1:
+        body += struct.pack(">b", 1 if validate_only else 0)
+    body += _tags(flex)
+    return request(19, v, corr, body, flexible=flex)
+
+
+def parse_create_topics(frame, v):
+    flex = v >= 5
+    r = _answer(frame, flex, v >= 2)
+    out = []
+    for _ in range(r.array_len(flex)):
+        t = {"name": r.string(flex)}
+        t["id"] = r.uuid() if v >= 7 else None
+        t["error"] = r.i16()
+        t["message"] = r.string(flex) if v >= 1 else None
+        if v >= 5:
+            t["parts"] = r.i32()
+            t["rf"] = r.i16()
+            n = r.array_len(flex)
+            cfg = None if n < 0 else {}
+            for _ in range(max(n, 0)):
+                k, val = r.string(flex), r.string(flex)
+                _, source, _ = r.i8(), r.i8(), r.i8()  # read-only, source, sensitive
+                r.tags(flex)
+                cfg[k] = (val, source)
+            t["configs"] = cfg
+        r.tags(flex)
+        out.append(t)
+    return out
+
+
+def metadata_request(corr, v, topics=None, allow_auto=True):
+    """topics: None (all), or a list of names (str) and ids (16 bytes)."""
+    flex = v >= 9
+    if topics is None:
+        body = (b"\x00" if flex else struct.pack(">i", -1)) if v >= 1 else struct.pack(">i", 0)
+    else:
+        body = _arr(topics, flex)
+        for t in topics:
+            if isinstance(t, bytes):
+                body += t + _s(None, flex)
+            else:
+                body += (b"\x00" * 16 if v >= 10 else b"") + _s(t, flex)
+            body += _tags(flex)
+    if v >= 4:
+        body += struct.pack(">b", 1 if allow_auto else 0)
+    if 8 <= v <= 10:
+        body += b"\x00"
+    if v >= 8:
+        body += b"\x00"
+    body += _tags(flex)
+    return request(3, v, corr, body, flexible=flex)
+
+
+def parse_metadata(frame, v):
+    flex = v >= 9
+    r = _answer(frame, flex, v >= 3)
+    brokers = {}
+    for _ in range(r.array_len(flex)):
+        node, host, port = r.i32(), r.string(flex), r.i32()
+        if v >= 1:
+            r.string(flex)
+        r.tags(flex)
+        brokers[node] = (host, port)
+    if v >= 2:
+        r.string(flex)
+    if v >= 1:
+        r.i32()
+    topics = []
+    for _ in range(r.array_len(flex)):
+        t = {"error": r.i16(), "name": r.string(flex)}
+        t["id"] = r.uuid() if v >= 10 else None
+        t["internal"] = r.i8() if v >= 1 else 0
+        parts = []
+        for _ in range(r.array_len(flex)):
+            p = {"error": r.i16(), "index": r.i32(), "leader": r.i32()}
+            p["epoch"] = r.i32() if v >= 7 else None
+            p["replicas"] = [r.i32() for _ in range(r.array_len(flex))]
+            p["isr"] = [r.i32() for _ in range(r.array_len(flex))]
+            p["offline"] = [r.i32() for _ in range(r.array_len(flex))] if v >= 5 else []
+            r.tags(flex)
+            parts.append(p)
+        t["partitions"] = parts
+        if v >= 8:
+            r.i32()
+        r.tags(flex)
+        topics.append(t)
+    return brokers, topics
+
+
+def create_partitions_request(corr, v, topics, validate_only=False):
+    """topics: [(name, count, assignments or None)]."""
+    flex = v >= 2
+    body = _arr(topics, flex)
+    for name, count, assign in topics:
+        body += _s(name, flex) + struct.pack(">i", count)
+        if assign is None:
+            body += b"\x00" if flex else struct.pack(">i", -1)
+        else:
+            body += _arr(assign, flex)
+            for brokers in assign:
+                body += _arr(brokers, flex) + b"".join(struct.pack(">i", x) for x in brokers)
+                body += _tags(flex)
+        body += _tags(flex)
+    body += struct.pack(">ib", 30000, 1 if validate_only else 0) + _tags(flex)
+    return request(37, v, corr, body, flexible=flex)
+
+
+def parse_create_partitions(frame, v):
+    flex = v >= 2
+    r = _answer(frame, flex, True)
+    out = []
+    for _ in range(r.array_len(flex)):
+        name, err, msg = r.string(flex), r.i16(), r.string(flex)
+        r.tags(flex)
+        out.append((name, err, msg))
+    return out
+
+
+def delete_topics_request(corr, v, topics):
+    """topics: names (v0-5), or (name or None, id bytes or None) pairs (v6)."""
+    flex = v >= 4
+    body = _arr(topics, flex)
+    for t in topics:
+        if v >= 6:
+            name, tid = t
+            body += _s(name, flex) + (tid or b"\x00" * 16) + _tags(flex)
+        else:
+            body += _s(t, flex)
+    body += struct.pack(">i", 30000) + _tags(flex)
+    return request(20, v, corr, body, flexible=flex)
+
+
+def parse_delete_topics(frame, v):
+    flex = v >= 4
+    r = _answer(frame, flex, v >= 1)
+    out = []
+    for _ in range(r.array_len(flex)):
+        t = {"name": r.string(flex)}
+        t["id"] = r.uuid() if v >= 6 else None
+        t["error"] = r.i16()
+        t["message"] = r.string(flex) if v >= 5 else None
+        r.tags(flex)
+        out.append(t)
     return out

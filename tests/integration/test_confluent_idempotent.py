@@ -13,8 +13,8 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clients_kafka import (Deadline, create_topic, expect, need_confluent, read_partitions, run,  # noqa: E402
-                           watermarks)
+from clients_kafka import (Deadline, create_topic, expect, need_confluent, produce_queued,  # noqa: E402
+                           read_partitions, run, watermarks)
 from harness import restart_same_port  # noqa: E402
 
 need_confluent()
@@ -47,13 +47,8 @@ def phase(b, p, topic, sig):
 
     def produce(lo, hi):
         for i in range(lo, hi):
-            while True:
-                try:
-                    p.produce(topic, key=b"k%d" % (i % 97), value=b"%s-%d" % (topic.encode(), i),
-                              on_delivery=lambda err, m, i=i: report(i, err, m))
-                    break
-                except BufferError:
-                    p.poll(0.05)
+            produce_queued(p, topic, key=b"k%d" % (i % 97), value=b"%s-%d" % (topic.encode(), i),
+                           on_delivery=lambda err, m, i=i: report(i, err, m))
             if i % 500 == 0:
                 p.poll(0)
 

@@ -11,7 +11,8 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clients_kafka import create_topic, expect, need_confluent, read_partitions, run, watermarks  # noqa: E402
+from clients_kafka import (create_topic, expect, need_confluent, produce_queued,  # noqa: E402
+                           read_partitions, run, watermarks)
 
 need_confluent()
 from confluent_kafka import Producer  # noqa: E402
@@ -46,13 +47,8 @@ def body(b):
 
     for i in range(N):
         key, value, headers = message(i)
-        while True:
-            try:
-                p.produce(TOPIC, key=key, value=value, headers=headers,
-                          on_delivery=lambda err, m, i=i: report(i, err, m))
-                break
-            except BufferError:
-                p.poll(0.1)
+        produce_queued(p, TOPIC, 0.1, key=key, value=value, headers=headers,
+                       on_delivery=lambda err, m, i=i: report(i, err, m))
         if i % 1000 == 0:
             p.poll(0)
     left = p.flush(120)

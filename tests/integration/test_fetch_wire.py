@@ -6,51 +6,23 @@ append and long polls that time out, fetch sessions (KIP-227: created,
 incremental, forgotten partitions, epochs, closing, eviction) and fetches by
 topic id (v13+)."""
 import os
-import socket
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+from harness import Broker, args, check, finish  # noqa: E402
 import kwire  # noqa: E402
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "1"
-failures = []
+exe, smp = args("1")
 
 NONE, OUT_OF_RANGE, UNKNOWN_TOPIC = 0, 1, 3
 SESSION_NOT_FOUND, SESSION_EPOCH, UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_ID = 70, 71, 75, 100
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
-
-
-class Conn:
-    def __init__(self, b):
-        self.s = socket.create_connection((b.host, b.port), timeout=30)
-        self.corr = 0
-
-    def call(self, build, *args, **kw):
-        self.corr += 1
-        self.s.sendall(build(self.corr, *args, **kw))
-        frame = kwire.read_frame(self.s)
-        assert int.from_bytes(frame[:4], "big", signed=True) == self.corr
-        return frame
-
+class Conn(kwire.Conn):
     def fetch(self, version, topics, **kw):
-        return kwire.parse_fetch(self.call(kwire.fetch_request, version, topics, **kw), version)
-
-    def produce(self, topic, parts):
-        return kwire.parse_produce_v7(self.call(kwire.produce_raw_v7, topic, parts))
-
-    def close(self):
-        self.s.close()
+        return self.ask(kwire.fetch_request, kwire.parse_fetch, version, topics, **kw)
 
 
 def one(resp):
@@ -69,8 +41,7 @@ def recs(n, value=b"v", ts=1000, key=b"k"):
 
 
 def create(c, name, parts):
-    out = kwire.parse_create_topics_v7(c.call(kwire.create_topics_v7, name, parts))
-    err, tid = out[name]
+    err, tid = c.create_topic(name, parts)
     check(err == 0, "create topic %s" % name)
     return tid
 
@@ -80,11 +51,11 @@ def run(b):
     T = "ft"
     tid = create(c, T, 3)
     # p0: three batches of 5 records; p1: one large batch; p2: empty.
-    batches = [kwire.batch_v2_plain(recs(5, ts=1000 * (i + 1), value=b"b%d-" % i)) for i in range(3)]
+    batches = [kwire.batch_v2(recs(5, ts=1000 * (i + 1), value=b"b%d-" % i)) for i in range(3)]
     for bt in batches:
-        check(c.produce(T, {0: bt}).get(0, (-1,))[0] == 0, "produce a batch to p0")
-    big = kwire.batch_v2_plain([(b"big", b"x" * 100000, 5000)])
-    check(c.produce(T, {1: big}).get(1, (-1,))[0] == 0, "produce a 100 kB batch to p1")
+        check(c.produce_v7(T, {0: bt}).get(0, (-1,))[0] == 0, "produce a batch to p0")
+    big = kwire.batch_v2([(b"big", b"x" * 100000, 5000)])
+    check(c.produce_v7(T, {1: big}).get(1, (-1,))[0] == 0, "produce a 100 kB batch to p1")
 
     # Plain reads at v4 and v11.
     for v in (4, 11, 12):
@@ -153,7 +124,7 @@ def run(b):
     th = threading.Thread(target=poll)
     th.start()
     time.sleep(0.5)
-    check(c.produce(T, {2: kwire.batch_v2_plain(recs(3, ts=7000))}).get(2, (-1,))[0] == 0,
+    check(c.produce_v7(T, {2: kwire.batch_v2(recs(3, ts=7000))}).get(2, (-1,))[0] == 0,
           "append while a fetch waits")
     th.join(40)
     r = result.get("resp")
@@ -162,7 +133,7 @@ def run(b):
           "long poll answered with the appended records")
     check(result.get("took", 99) < 25, "long poll woken by the append, not by its 30 s timeout")
     # A connection closed while its fetch waits.
-    s = socket.create_connection((b.host, b.port))
+    s = kwire.connect(b)
     s.sendall(kwire.fetch_request(1, 11, [(T, [(2, 3, 1 << 20)])], max_wait=400, min_bytes=1))
     time.sleep(0.1)
     s.close()
@@ -188,7 +159,7 @@ def sessions(b, c, T, tid):
     check(r["error"] == 0 and sid > 0 and listed(r) == [0, 1], "epoch 0 opens a session, full answer")
     r = c.fetch(11, [], session_id=sid, session_epoch=1)
     check(r["error"] == 0 and r["session"] == sid and listed(r) == [], "incremental: no changes")
-    c.produce(T, {1: kwire.batch_v2_plain(recs(2, ts=8000))})
+    c.produce_v7(T, {1: kwire.batch_v2(recs(2, ts=8000))})
     r = c.fetch(11, [], session_id=sid, session_epoch=2)
     check(listed(r) == [1] and len(kwire.parse_records(one(r)["records"])) == 2,
           "incremental: only the partition with new records")
@@ -196,7 +167,7 @@ def sessions(b, c, T, tid):
     check(listed(r) == [], "incremental: offset moved to the end, nothing listed")
     r = c.fetch(11, [], session_id=sid, session_epoch=4, forgotten=[(T, [1])])
     check(r["error"] == 0 and listed(r) == [], "incremental: forget p1")
-    c.produce(T, {1: kwire.batch_v2_plain(recs(1, ts=9000))})
+    c.produce_v7(T, {1: kwire.batch_v2(recs(1, ts=9000))})
     r = c.fetch(11, [], session_id=sid, session_epoch=5)
     check(listed(r) == [], "forgotten partition no longer reported")
     r = c.fetch(11, [(T, [(2, 0, 1 << 20)])], session_id=sid, session_epoch=6)
@@ -222,7 +193,7 @@ def sessions(b, c, T, tid):
     r = c.fetch(13, [(tid, [(0, 15, 1 << 20)])], session_id=0, session_epoch=0)
     sid = r["session"]
     check(sid > 0 and r["topics"][0][0] == tid, "v13 session by topic id")
-    c.produce(T, {0: kwire.batch_v2_plain(recs(1, ts=9500))})
+    c.produce_v7(T, {0: kwire.batch_v2(recs(1, ts=9500))})
     r = c.fetch(13, [], session_id=sid, session_epoch=1)
     check(listed(r) == [0] and r["topics"][0][0] == tid, "v13 incremental lists the new record")
     r = c.fetch(11, [], session_id=sid, session_epoch=2)
@@ -255,7 +226,4 @@ with Broker(exe, extra=["--smp", smp, "--set",
     code = b.stop()
     check(code == 0, "broker exits 0 (exit %s)" % code)
     check("runtime error" not in b.log_text(), "no sanitizer report")
-if failures:
-    print("%d failures" % len(failures))
-    sys.exit(1)
-print("all ok")
+finish()

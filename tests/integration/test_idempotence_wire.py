@@ -12,73 +12,47 @@ snapshot behind the log's tail: retries are still de-duplicated."""
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker, work_dir  # noqa: E402
+from harness import Broker, args, check, failures, finish, guard, work_dir  # noqa: E402
 import kwire  # noqa: E402
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "2"
-failures = []
+exe, smp = args("2")
 
 E_OUT_OF_ORDER, E_EPOCH, E_TXN_AUTH = 45, 47, 53
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
-
-
-class Client:
+class Client(kwire.Conn):
     def __init__(self, b):
-        self.s = socket.create_connection((b.host, b.port), timeout=15)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.corr = 0
-
-    def next(self):
-        self.corr += 1
-        return self.corr
-
-    def call(self, frame):
-        self.s.sendall(frame)
-        return kwire.read_frame(self.s)
+        super().__init__(b, timeout=15)
 
     def create(self, name, parts):
-        res = kwire.parse_create_topics_v7(self.call(kwire.create_topics_v7(self.next(), name,
-                                                                            parts)))
-        return res[name][0]
+        return self.create_topic(name, parts)[0]
 
     def init_pid(self, version=4, txn=None):
-        return kwire.parse_init_producer_id(self.call(kwire.init_producer_id_request(
-            self.next(), version, transactional_id=txn)), version)
+        return self.ask(kwire.init_producer_id_request, kwire.parse_init_producer_id, version,
+                        transactional_id=txn)
 
     def send(self, topic, part, batch, version=9):
         """(error, base_offset, message)"""
-        r = kwire.parse_produce(self.call(kwire.produce_request(
-            self.next(), version, [(topic, [(part, batch)])])), version)[0]
+        r = self.ask(kwire.produce_request, kwire.parse_produce, version,
+                     [(topic, [(part, batch)])])[0]
         return r[2], r[3], r[6]
 
     def fetch_values(self, topic, part):
         out, offset = [], 0
         while True:
-            f = kwire.parse_fetch(self.call(kwire.fetch_request(self.next(), 11, [
-                (topic, [(part, offset, 1 << 20)])])), 11)
+            f = self.ask(kwire.fetch_request, kwire.parse_fetch, 11,
+                         [(topic, [(part, offset, 1 << 20)])])
             batches = kwire.parse_batches(f["topics"][0][1][0]["records"] or b"")
             if not batches:
                 return out
             for bt in batches:
                 out.extend(rec[2] for rec in bt["records"])
                 offset = bt["last"] + 1
-
-    def close(self):
-        self.s.close()
 
 
 def batch(pid, epoch, seq, n=1, tag="v", size=0):
@@ -222,11 +196,7 @@ def test_restart(kind, sig, big):
 
 with Broker(exe, extra=["--smp", smp]) as b:
     for t in (test_init_producer_id, test_sequences, test_pipelined_retry):
-        try:
-            t(b)
-        except Exception as e:  # noqa: BLE001
-            failures.append("%s: %r" % (t.__name__, e))
-            print("FAIL: %s raised %r" % (t.__name__, e))
+        guard(t.__name__, t, b)
     rc = b.stop()
     check(rc == 0, "broker exits 0 on SIGTERM (rc %r)" % rc)
     if failures:
@@ -235,11 +205,6 @@ with Broker(exe, extra=["--smp", smp]) as b:
 for kind, sig, big in (("clean restart", signal.SIGTERM, False),
                        ("kill -9", signal.SIGKILL, False),
                        ("kill -9 after a snapshot", signal.SIGKILL, True)):
-    try:
-        test_restart(kind, sig, big)
-    except Exception as e:  # noqa: BLE001
-        failures.append("%s: %r" % (kind, e))
-        print("FAIL: %s raised %r" % (kind, e))
+    guard(kind, test_restart, kind, sig, big)
 
-print("%d failures" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

@@ -5,17 +5,15 @@ requested missing topic with its error (auto-creation off: kcat's metadata
 requests allow it, as a producer's do)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+from clients_kafka import need_kcat  # noqa: E402
+from harness import Broker, args  # noqa: E402
 
-exe, smp = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "2")
-if shutil.which("kcat") is None:
-    print("SKIP: kcat is not installed (apt install kcat)")
-    sys.exit(77)
+exe, smp = args()
+need_kcat()
 
 with Broker(exe, extra=["--smp", smp, "--set", "auto.create.topics.enable=false"]) as b:
     out = subprocess.run(["kcat", "-b", b.bootstrap, "-L", "-J", "-t", "missing-topic"],

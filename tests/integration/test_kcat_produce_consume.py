@@ -6,40 +6,23 @@ everything back (-C -e) and find every key, value, header, partition and
 offset exactly as sent; then -Q finds offsets by timestamp."""
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+import clients_kafka  # noqa: E402
+from clients_kafka import expect, need_kcat  # noqa: E402
 
-exe, smp = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "2")
-if shutil.which("kcat") is None:
-    print("SKIP: kcat is not installed (apt install kcat)")
-    sys.exit(77)
+need_kcat()
 
 TOPIC = "kcat-events"
 PARTITIONS = 3
 
 
-class Fail(Exception):
-    pass
+def kcat(b, *argv, stdin=None):
+    return clients_kafka.kcat(b.bootstrap, *argv, stdin=stdin).stdout
 
 
-def kcat(b, *args, stdin=None):
-    out = subprocess.run(["kcat", "-b", b.bootstrap, *args], input=stdin,
-                         capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise Fail("kcat %s exited %d: %s" % (" ".join(args), out.returncode, out.stderr))
-    return out.stdout
-
-
-def expect(cond, what):
-    if not cond:
-        raise Fail(what)
-
-
-def run(b):
+def body(b):
     # 1. Keys and headers into explicit partitions: kcat -P -p N -K: -H.
     sent = []  # (partition, key, value, headers)
     for p in range(PARTITIONS):
@@ -115,7 +98,7 @@ def run(b):
     want_off = min(m["offset"] for m in p0 if m["ts"] >= ts)
     out = kcat(b, "-Q", "-t", "%s:0:%d" % (TOPIC, ts))
     expect(("%s [0] offset %d" % (TOPIC, want_off)) in out, "-Q answered %r, want offset %d" % (out, want_off))
-    return len(got)
+    return "%d messages through kcat with keys and headers" % len(got)
 
 
 def _headers(h):
@@ -126,15 +109,4 @@ def _headers(h):
     return h
 
 
-with Broker(exe, extra=["--smp", smp, "--set", "num.partitions=%d" % PARTITIONS]) as b:
-    try:
-        n = run(b)
-    except (Fail, subprocess.TimeoutExpired, ValueError, KeyError) as e:
-        b.stop()
-        print("FAIL: %s\n--- broker log ---\n%s" % (e, b.log_text()))
-        sys.exit(1)
-    rc = b.stop()
-    if rc != 0:
-        print("FAIL: broker exited %s\n%s" % (rc, b.log_text()))
-        sys.exit(1)
-    print("ok: %d messages through kcat with keys and headers" % n)
+clients_kafka.run(body, extra=["--set", "num.partitions=%d" % PARTITIONS], name="kcat produce and consume")

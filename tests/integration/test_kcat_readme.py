@@ -6,17 +6,15 @@ tools/spindle-up.sh uses, and the ```text block after it compared with
 what the commands printed (localhost:9092 read as this broker's address)."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+from clients_kafka import need_kcat  # noqa: E402
+from harness import Broker, args  # noqa: E402
 
-exe, smp = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "2")
-if shutil.which("kcat") is None:
-    print("SKIP: kcat is not installed (apt install kcat)")
-    sys.exit(77)
+exe, smp = args()
+need_kcat()
 
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
 SECTION = "## First topic, produce and consume"

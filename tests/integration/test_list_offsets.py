@@ -6,41 +6,20 @@ batches), max timestamp, earliest local, latest tiered, errors and duplicate
 partitions; then kcat consumes from -o beginning, -o -2 (from the end) and an offset."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+from harness import Broker, args, check, finish  # noqa: E402
 import kwire  # noqa: E402
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "1"
-failures = []
+exe, smp = args("1")
 UNKNOWN_TOPIC, INVALID_REQUEST, UNKNOWN_LEADER_EPOCH = 3, 42, 75
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
-
-
-class Conn:
-    def __init__(self, b):
-        self.s = socket.create_connection((b.host, b.port), timeout=30)
-        self.corr = 0
-
-    def call(self, build, *args, **kw):
-        self.corr += 1
-        self.s.sendall(build(self.corr, *args, **kw))
-        return kwire.read_frame(self.s)
-
+class Conn(kwire.Conn):
     def lo(self, version, topics, **kw):
-        return kwire.parse_list_offsets(self.call(kwire.list_offsets_request, version, topics, **kw),
-                                        version)
+        return self.ask(kwire.list_offsets_request, kwire.parse_list_offsets, version, topics, **kw)
 
     def lo1(self, version, topic, partition, ts, epoch=-1):
         return self.lo(version, [(topic, [(partition, ts, epoch)])])[0][1]
@@ -49,19 +28,18 @@ class Conn:
 def run(b):
     c = Conn(b)
     T = "lo"
-    out = kwire.parse_create_topics_v7(c.call(kwire.create_topics_v7, T, 3))
-    check(out[T][0] == 0, "create topic")
+    check(c.create_topic(T, 3)[0] == 0, "create topic")
     # p0: ts 1000..1004 | 2000..2004 | 3000, 3001, 9000, 3003, 3004 (max in the middle)
-    b1 = kwire.batch_v2_plain([(None, b"a%d" % i, 1000 + i) for i in range(5)])
-    b2 = kwire.batch_v2_plain([(None, b"b%d" % i, 2000 + i) for i in range(5)])
-    b3 = kwire.batch_v2_plain([(None, b"c%d" % i, t) for i, t in
-                               enumerate([3000, 3001, 9000, 3003, 3004])])
+    b1 = kwire.batch_v2([(None, b"a%d" % i, 1000 + i) for i in range(5)])
+    b2 = kwire.batch_v2([(None, b"b%d" % i, 2000 + i) for i in range(5)])
+    b3 = kwire.batch_v2([(None, b"c%d" % i, t) for i, t in
+                         enumerate([3000, 3001, 9000, 3003, 3004])])
     for bt in (b1, b2, b3):
-        r = kwire.parse_produce_v7(c.call(kwire.produce_raw_v7, T, {0: bt}))
+        r = c.produce_v7(T, {0: bt})
         check(r[0][0] == 0, "produce to p0")
     # p1: one gzip batch, ts 100, 200, 300, 400
-    g = kwire.batch_v2_plain([(None, b"g%d" % i, 100 * (i + 1)) for i in range(4)], codec=1)
-    r = kwire.parse_produce_v7(c.call(kwire.produce_raw_v7, T, {1: g}))
+    g = kwire.batch_v2([(None, b"g%d" % i, 100 * (i + 1)) for i in range(4)], codec=1)
+    r = c.produce_v7(T, {1: g})
     check(r[1][0] == 0, "produce a gzip batch to p1")
 
     for v in (1, 5, 7, 10):
@@ -132,7 +110,4 @@ with Broker(exe, extra=["--smp", smp]) as b:
     code = b.stop()
     check(code == 0, "broker exits 0 (exit %s)" % code)
     check("runtime error" not in b.log_text(), "no sanitizer report")
-if failures:
-    print("%d failures" % len(failures))
-    sys.exit(1)
-print("all ok")
+finish()

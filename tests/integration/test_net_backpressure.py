@@ -18,7 +18,6 @@ with UNKNOWN_TOPIC_OR_PARTITION.
    add up to. Then the client reads, and every answer arrives, in order and
    whole."""
 import os
-import socket
 import struct
 import sys
 import tempfile
@@ -26,12 +25,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker, work_dir  # noqa: E402
+from harness import Broker, args, check, finish, work_dir  # noqa: E402
 import kwire  # noqa: E402
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "3"
-failures = []
+exe, smp = args("3")
 
 TOPICS = 2500     # names per request
 NAME_LEN = 200    # bytes per name: about 550 KB per answer
@@ -41,14 +38,6 @@ MIB = 1 << 20
 # connection, a few more in flight, and the frames and arenas of the
 # requests being answered; it must not hold them all (about 88 MB).
 RSS_GROWTH_MAX = 40 * MIB
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
 
 
 def names(prefix):
@@ -78,90 +67,41 @@ def start(data_dir, cap=None):
 
 
 def connect(b, rcvbuf=None):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(60)
-    s.connect((b.host, b.port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    return kwire.connect(b, timeout=60, rcvbuf=rcvbuf)
 
 
 # ---- Metadata v12 answers ----------------------------------------------------
 
-class Rd:
-    def __init__(self, buf):
-        self.buf, self.pos = buf, 0
-
-    def take(self, n):
-        out = self.buf[self.pos:self.pos + n]
-        if len(out) != n:
-            raise ValueError("short answer")
-        self.pos += n
-        return out
-
-    def i16(self):
-        return struct.unpack(">h", self.take(2))[0]
-
-    def i32(self):
-        return struct.unpack(">i", self.take(4))[0]
-
-    def uvarint(self):
-        shift = n = 0
-        while True:
-            b = self.take(1)[0]
-            n |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return n
-            shift += 7
-
-    def cstr(self):
-        n = self.uvarint()
-        return None if n == 0 else self.take(n - 1).decode()
-
-    def tags(self):
-        for _ in range(self.uvarint()):
-            self.uvarint()
-            self.take(self.uvarint())
-
-
 def parse_metadata(frame):
     """Returns (correlation id, the frame with every broker port zeroed, [(name, error)])."""
-    r = Rd(frame)
+    r = kwire.Reader(frame)
     corr = r.i32()
-    r.tags()
+    r.tags(True)
     r.i32()  # throttle
     out = bytearray(frame)
-    for _ in range(r.uvarint() - 1):
+    for _ in range(r.array_len(True)):
         r.i32()
-        r.cstr()
+        r.string(True)
         out[r.pos:r.pos + 4] = b"\0\0\0\0"
         r.i32()
-        r.cstr()
-        r.tags()
-    r.cstr()  # cluster id
+        r.string(True)
+        r.tags(True)
+    r.string(True)  # cluster id
     r.i32()   # controller
     topics = []
-    for _ in range(r.uvarint() - 1):
+    for _ in range(r.array_len(True)):
         err = r.i16()
-        name = r.cstr()
+        name = r.string(True)
         r.take(16 + 1)  # topic id, is_internal
-        for _ in range(r.uvarint() - 1):
+        for _ in range(r.array_len(True)):
             raise ValueError("an unknown topic with partitions")
         r.i32()  # authorized operations
-        r.tags()
+        r.tags(True)
         topics.append((name, err))
-    r.tags()
+    r.tags(True)
     if r.pos != len(frame):
         raise ValueError("%d bytes after the answer" % (len(frame) - r.pos))
     return corr, bytes(out), topics
-
-
-def log_says(b, text, timeout=5.0):
-    deadline = time.time() + timeout
-    while text not in b.log_text() and time.time() < deadline:
-        time.sleep(0.02)
-    return text in b.log_text()
 
 
 def zc_sends(b):
@@ -175,12 +115,12 @@ def zc_sends(b):
 
 def test_zero_copy(data_dir):
     topics = names("zc")
-    req = kwire.metadata_flex(7, topics)
+    req = kwire.metadata_request(7, 12, topics)
     answers = {}
     for cap in (None, "5.15"):
         b = start(data_dir, cap)
         try:
-            on = log_says(b, "zero-copy sends of 65536 bytes or more: on")
+            on = b.wait_log("zero-copy sends of 65536 bytes or more: on")
             with connect(b) as s:
                 s.sendall(req)
                 frame = kwire.read_frame(s)
@@ -214,7 +154,7 @@ def status_kb(pid, field):
 
 def test_slow_reader(data_dir):
     topics = names("slow")
-    req = kwire.metadata_flex(0, topics)
+    req = kwire.metadata_request(0, 12, topics)
     b = start(data_dir)
     try:
         pid = b.proc.pid
@@ -274,7 +214,4 @@ with tempfile.TemporaryDirectory(prefix="spindle-net-", dir=work_dir()) as d:
     test_zero_copy(os.path.join(d, "zc"))
     test_slow_reader(os.path.join(d, "slow"))
 
-if failures:
-    print("%d failed" % len(failures))
-    sys.exit(1)
-print("all passed")
+finish()

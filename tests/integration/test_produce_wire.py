@@ -7,73 +7,41 @@ transactional and control batches, invalid acks), acks=0 errors closing the
 connection, LogAppendTime stamping, compression.type recompression read
 back through Fetch, and pipelined produce answered and appended in order."""
 import os
-import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+from harness import Broker, args, check, failures, finish, guard  # noqa: E402
 import kwire  # noqa: E402
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "2"
-failures = []
+exe, smp = args("2")
 
 E_CORRUPT, E_UNKNOWN, E_TOO_LARGE, E_ACKS, E_TIMESTAMP = 2, 3, 10, 21, 32
 E_TXN_STATE, E_ZSTD, E_INVALID_RECORD = 48, 76, 87
 
 
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
-
-
-def connect(b):
-    s = socket.create_connection((b.host, b.port), timeout=15)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-class Client:
+class Client(kwire.Conn):
     def __init__(self, b):
-        self.s = connect(b)
-        self.corr = 0
-
-    def next(self):
-        self.corr += 1
-        return self.corr
-
-    def call(self, frame):
-        self.s.sendall(frame)
-        return kwire.read_frame(self.s)
+        super().__init__(b, timeout=15)
 
     def create(self, name, parts, configs=()):
-        res = kwire.parse_create_topics_v7(self.call(kwire.create_topics_v7(self.next(), name,
-                                                                            parts, configs)))
-        return res[name][0]
+        return self.create_topic(name, parts, configs)[0]
 
     def produce(self, version, topics, acks=-1, **kw):
-        frame = kwire.produce_request(self.next(), version, topics, acks=acks, **kw)
         if acks == 0:
-            self.s.sendall(frame)
+            self.s.sendall(kwire.produce_request(self.next(), version, topics, acks=acks, **kw))
             return None
-        return kwire.parse_produce(self.call(frame), version)
+        return self.ask(kwire.produce_request, kwire.parse_produce, version, topics, acks=acks,
+                        **kw)
 
     def produce1(self, topic, part, batch, version=9, acks=-1):
         return self.produce(version, [(topic, [(part, batch)])], acks=acks)[0]
 
     def fetch(self, topic, part, offset=0):
-        f = kwire.parse_fetch(self.call(kwire.fetch_request(self.next(), 11, [
-            (topic, [(part, offset, 1 << 20)])])), 11)
+        f = self.ask(kwire.fetch_request, kwire.parse_fetch, 11,
+                     [(topic, [(part, offset, 1 << 20)])])
         p = f["topics"][0][1][0]
         return p, kwire.parse_batches(p["records"] or b"")
-
-    def close(self):
-        self.s.close()
 
 
 def now_ms():
@@ -235,7 +203,7 @@ def test_pipelined(b):
     corrs = []
     for i in range(n):
         frame = kwire.read_frame(c.s)
-        corrs.append(struct.unpack(">i", frame[:4])[0])
+        corrs.append(kwire.corr_of(frame))
         (_, part, err, base, _, _, _), = kwire.parse_produce(frame, 7)
         offsets[part].append(base if err == 0 else None)
     check(corrs == [1000 + i for i in range(n)], "pipelined responses come in request order")
@@ -310,21 +278,12 @@ def test_backlog():
 with Broker(exe, extra=["--smp", smp]) as b:
     for t in (test_offsets, test_errors, test_acks0_close, test_log_append_time, test_recompress,
               test_pipelined, test_delete_while_producing):
-        try:
-            t(b)
-        except Exception as e:  # noqa: BLE001
-            failures.append("%s: %r" % (t.__name__, e))
-            print("FAIL: %s raised %r" % (t.__name__, e))
+        guard(t.__name__, t, b)
     rc = b.stop()
     check(rc == 0, "broker exits 0 on SIGTERM (rc %r)" % rc)
     if failures:
         print(b.log_text()[-4000:])
 
-try:
-    test_backlog()
-except Exception as e:  # noqa: BLE001
-    failures.append("test_backlog: %r" % e)
-    print("FAIL: test_backlog raised %r" % e)
+guard("test_backlog", test_backlog)
 
-print("%d failures" % len(failures))
-sys.exit(1 if failures else 0)
+finish()

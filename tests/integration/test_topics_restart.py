@@ -5,51 +5,29 @@ after a clean stop (SIGTERM) and after kill -9; a deleted topic stays
 deleted with its data gone; producer ids are never handed out twice; and a
 restart with another shard count places the same partitions again."""
 import os
-import socket
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
-import kwire  # noqa: E402
-from kwire_topics import (Reader, create_partitions_request, create_topics_request,  # noqa: E402
-                          delete_topics_request, kstr, metadata_request, parse_create_partitions,
-                          parse_create_topics, parse_delete_topics, parse_metadata)
+from harness import Broker, args, check, failures, finish, guard  # noqa: E402
+from kwire import (ask_once, create_partitions_request, create_topics_request,  # noqa: E402
+                   delete_topics_request, init_producer_id_request, metadata_request,
+                   parse_create_partitions, parse_create_topics, parse_delete_topics,
+                   parse_init_producer_id, parse_metadata)
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "2"
+exe, smp = args("2")
 other_smp = "3" if smp == "1" else "1"
-failures = []
 E_TOO_LARGE = 10
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
-
-
-def call(b, frame_fn, parse_fn, v, *a, **kw):
-    with socket.create_connection((b.host, b.port), timeout=30) as s:
-        s.sendall(frame_fn(7, v, *a, **kw))
-        return parse_fn(kwire.read_frame(s), v)
 
 
 def init_producer_id(b):
     """A producer id from InitProducerId v0 (no transactional id)."""
-    with socket.create_connection((b.host, b.port), timeout=30) as s:
-        s.sendall(kwire.request(22, 0, 9, kstr(None) + struct.pack(">i", 30000)))
-        r = Reader(kwire.read_frame(s), 4)
-        r.i32()
-        err, pid = r.i16(), r.i64()
-        return pid if err == 0 else -err
+    err, pid, _ = ask_once(b, init_producer_id_request, parse_init_producer_id, 0, timeout_ms=30000)
+    return pid if err == 0 else -err
 
 
 def topics_of(b):
-    _, ts = call(b, metadata_request, parse_metadata, 12, None)
+    _, ts = ask_once(b, metadata_request, parse_metadata, 12, None)
     return {t["name"]: (len(t["partitions"]), t["id"],
                         sorted(p["epoch"] for p in t["partitions"])) for t in ts}
 
@@ -78,15 +56,15 @@ def wait_no_dirs(b, topic, timeout=10.0):
 
 
 def body(b):
-    res = call(b, create_topics_request, parse_create_topics, 7, [
+    res = ask_once(b, create_topics_request, parse_create_topics, 7, [
         {"name": "keep", "parts": 4, "configs": [("max.message.bytes", "2000"),
                                                   ("retention.ms", "7777")]},
         {"name": "gone", "parts": 2},
         {"name": "grow", "parts": 1}])
     check([t["error"] for t in res] == [0, 0, 0], "three topics created")
-    res = call(b, create_partitions_request, parse_create_partitions, 3, [("grow", 3, None)])
+    res = ask_once(b, create_partitions_request, parse_create_partitions, 3, [("grow", 3, None)])
     check(res[0][1] == 0, "grow grown to 3 partitions")
-    res = call(b, delete_topics_request, parse_delete_topics, 6, [("gone", None)])
+    res = ask_once(b, delete_topics_request, parse_delete_topics, 6, [("gone", None)])
     check(res[0]["error"] == 0, "gone deleted")
     before = topics_of(b)
     check(sorted(before) == ["grow", "keep"] and before["keep"][0] == 4 and before["grow"][0] == 3,
@@ -108,10 +86,10 @@ def body(b):
     check(pid2 > pid1, "producer ids never repeat across a restart (%d then %d)" % (pid1, pid2))
 
     # kill -9 right after the changes are answered.
-    res = call(b, create_topics_request, parse_create_topics, 7, [{"name": "late", "parts": 2}])
+    res = ask_once(b, create_topics_request, parse_create_topics, 7, [{"name": "late", "parts": 2}])
     late_id = res[0]["id"]
     check(res[0]["error"] == 0, "late created")
-    res = call(b, delete_topics_request, parse_delete_topics, 6, [("grow", None)])
+    res = ask_once(b, delete_topics_request, parse_delete_topics, 6, [("grow", None)])
     check(res[0]["error"] == 0, "grow deleted")
     pid3 = init_producer_id(b)
     b.kill()
@@ -148,21 +126,14 @@ def main():
     b = Broker(exe, extra=["--smp", smp, "--set", "auto.create.topics.enable=false"])
     try:
         b.start()
-        try:
-            body(b)
-        except Exception as e:  # noqa: BLE001 - reported with the broker's log
-            import traceback
-            traceback.print_exc()
-            failures.append("exception: %s" % e)
+        guard("body", body, b)
         rc = b.stop()
         check(rc == 0, "broker exits 0 on SIGTERM (%s)" % rc)
         if failures:
             print(b.log_text())
     finally:
         b.close()
-    if failures:
-        print("%d failure(s)" % len(failures))
-        sys.exit(1)
+    finish()
 
 
 main()

@@ -7,54 +7,23 @@ on and off and as the request allows it), CreatePartitions and DeleteTopics
 (by name and by id, with the data gone), with hand-built requests; then
 the same through confluent-kafka's AdminClient."""
 import os
-import socket
-import struct
 import sys
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
-import kwire  # noqa: E402
-from kwire_topics import (create_partitions_request as create_partitions,  # noqa: E402
-                          create_topics_request as create_topics,
-                          delete_topics_request as delete_topics, metadata_request as metadata,
-                          parse_create_partitions, parse_create_topics, parse_delete_topics,
-                          parse_metadata)
+from harness import Broker, args, check, failures, finish, guard  # noqa: E402
+from kwire import (Conn, create_partitions_request as create_partitions,  # noqa: E402
+                   create_topics_request as create_topics,
+                   delete_topics_request as delete_topics, metadata_request as metadata,
+                   parse_create_partitions, parse_create_topics, parse_delete_topics,
+                   parse_metadata)
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "2"
-failures = []
+exe, smp = args("2")
 
 E_UNKNOWN_TOPIC, E_INVALID_TOPIC, E_EXISTS, E_PARTITIONS = 3, 17, 36, 37
 E_REPLICATION, E_ASSIGNMENT, E_CONFIG, E_REQUEST, E_UNKNOWN_ID = 38, 39, 40, 42, 100
 NODE = 1
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
-
-
-class Conn:
-    def __init__(self, b):
-        self.s = socket.create_connection((b.host, b.port), timeout=30)
-        self.corr = 0
-
-    def call(self, build, parse, v, *a, **kw):
-        self.corr += 1
-        self.s.sendall(build(self.corr, v, *a, **kw))
-        frame = kwire.read_frame(self.s)
-        (corr,) = struct.unpack(">i", frame[:4])
-        if corr != self.corr:
-            raise ValueError("correlation id %d, expected %d" % (corr, self.corr))
-        return parse(frame, v)
-
-    def close(self):
-        self.s.close()
 
 
 def by_name(topics):
@@ -78,8 +47,8 @@ def partition_dirs(data_dir, topic):
 
 def run_explicit(b):
     c = Conn(b)
-    ct = lambda v, topics, **kw: c.call(create_topics, parse_create_topics, v, topics, **kw)  # noqa
-    md = lambda v, topics=None, **kw: c.call(metadata, parse_metadata, v, topics, **kw)  # noqa
+    ct = lambda v, topics, **kw: c.ask(create_topics, parse_create_topics, v, topics, **kw)  # noqa
+    md = lambda v, topics=None, **kw: c.ask(metadata, parse_metadata, v, topics, **kw)  # noqa
 
     # A topic with partitions and a config: v7 answers everything resolved.
     res = ct(7, [{"name": "alpha", "parts": 5, "rf": 1, "configs": [("retention.ms", "123456")]}])
@@ -174,7 +143,7 @@ def run_explicit(b):
     check(not os.path.exists(os.path.join(b.data_dir, "missing-0")), "nothing auto-created")
 
     # CreatePartitions.
-    cp = lambda v, topics, **kw: c.call(create_partitions, parse_create_partitions, v, topics, **kw)  # noqa
+    cp = lambda v, topics, **kw: c.ask(create_partitions, parse_create_partitions, v, topics, **kw)  # noqa
     res = cp(3, [("alpha", 8, None), ("deflt", 2, None), ("deflt2", 9, None),
                  ("assigned", 3, [[2]]), ("old0", 2, None)])
     errs = [(n, e) for n, e, _ in res]
@@ -193,7 +162,7 @@ def run_explicit(b):
     check([len(t["partitions"]) for t in ts] == [8, 3], "Metadata shows the new partitions")
 
     # DeleteTopics by name and by id.
-    dt = lambda v, topics: c.call(delete_topics, parse_delete_topics, v, topics)  # noqa
+    dt = lambda v, topics: c.ask(delete_topics, parse_delete_topics, v, topics)  # noqa
     res = dt(6, [("deflt", None), (None, alpha_id), (None, uuid.uuid4().bytes),
                  ("old0", alpha_id), ("nope", None)])
     got = [(t["name"], t["error"]) for t in res]
@@ -227,7 +196,7 @@ def run_explicit(b):
 
 def run_auto(b):
     c = Conn(b)
-    md = lambda v, topics=None, **kw: c.call(metadata, parse_metadata, v, topics, **kw)  # noqa
+    md = lambda v, topics=None, **kw: c.ask(metadata, parse_metadata, v, topics, **kw)  # noqa
     _, ts = md(1, ["auto1"])
     check(ts[0]["error"] == 0 and len(ts[0]["partitions"]) == 2,
           "Metadata v1 auto-creates with num.partitions: %s" % ts[0])
@@ -244,7 +213,7 @@ def run_auto(b):
           "nothing created for an illegal name")
     _, ts = md(0, [])
     check(sorted(t["name"] for t in ts) == ["auto1", "auto3"], "Metadata v0 with [] lists all")
-    res = c.call(create_topics, parse_create_topics, 7, [{"name": "auto1", "parts": 1}])
+    res = c.ask(create_topics, parse_create_topics, 7, [{"name": "auto1", "parts": 1}])
     check(res[0]["error"] == E_EXISTS, "CreateTopics of an auto-created topic: exists")
     c.close()
 
@@ -290,31 +259,19 @@ def run_admin(b):
 def main():
     with Broker(exe, extra=["--smp", smp, "--set", "auto.create.topics.enable=false",
                             "--set", "num.partitions=3"]) as b:
-        try:
-            run_explicit(b)
-            run_admin(b)
-        except Exception as e:  # noqa: BLE001 - reported with the broker's log
-            import traceback
-            traceback.print_exc()
-            failures.append("exception: %s" % e)
+        if guard("run_explicit", run_explicit, b):
+            guard("run_admin", run_admin, b)
         rc = b.stop()
         check(rc == 0, "broker exits 0 on SIGTERM (%s)" % rc)
         if failures:
             print(b.log_text())
     with Broker(exe, extra=["--smp", smp, "--set", "num.partitions=2"]) as b:
-        try:
-            run_auto(b)
-        except Exception as e:  # noqa: BLE001
-            import traceback
-            traceback.print_exc()
-            failures.append("exception: %s" % e)
+        guard("run_auto", run_auto, b)
         rc = b.stop()
         check(rc == 0, "broker exits 0 on SIGTERM (%s)" % rc)
         if failures:
             print(b.log_text())
-    if failures:
-        print("%d failure(s)" % len(failures))
-        sys.exit(1)
+    finish()
 
 
 main()

@@ -5,45 +5,23 @@ framing limits, malformed input, version negotiation, many connections,
 max.connections and connections.max.idle.ms. The broker must survive all of
 it and exit 0 on SIGTERM."""
 import os
-import socket
 import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker  # noqa: E402
+from harness import Broker, args, check, finish  # noqa: E402
 import kwire  # noqa: E402
 
 # What ApiVersions must list: ApiKey -> (min, max).
 SERVED = {0: (3, 11), 1: (4, 17), 2: (1, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6),
           22: (0, 5), 37: (0, 3)}
 
-exe = sys.argv[1]
-smp = sys.argv[2] if len(sys.argv) > 2 else "2"
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-    else:
-        print("ok:", what)
+exe, smp = args("2")
 
 
 def connect(b):
-    s = socket.create_connection((b.host, b.port), timeout=10)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def wait_log(b, text, timeout=5.0):
-    """The broker's stderr is read by a thread: give it time to catch up."""
-    deadline = time.time() + timeout
-    while text not in b.log_text() and time.time() < deadline:
-        time.sleep(0.02)
-    return text in b.log_text()
+    return kwire.connect(b, timeout=10)
 
 
 def final_api_versions(b, what):
@@ -56,13 +34,14 @@ def final_api_versions(b, what):
 def run_main(b):
     # Pipelined requests of several APIs and versions, answered in order.
     with connect(b) as s:
-        reqs = [kwire.api_versions(1), kwire.metadata_v1(2, ["nope"]), kwire.api_versions(3, 3),
-                kwire.metadata_flex(4, ["x", "y"]), kwire.api_versions(5)]
+        reqs = [kwire.api_versions(1), kwire.metadata_request(2, 1, ["nope"]),
+                kwire.api_versions(3, 3), kwire.metadata_request(4, 12, ["x", "y"]),
+                kwire.api_versions(5)]
         s.sendall(b"".join(reqs))
         corrs = []
         for _ in reqs:
             f = kwire.read_frame(s)
-            corrs.append(struct.unpack(">i", f[:4])[0])
+            corrs.append(kwire.corr_of(f))
         check(corrs == [1, 2, 3, 4, 5], "pipelined responses in request order %s" % corrs)
 
     # ApiVersions v0: exactly the APIs served, at the versions served.
@@ -81,7 +60,7 @@ def run_main(b):
 
     # Metadata v1 for a missing topic: the broker, and error 3 on the topic.
     with connect(b) as s:
-        s.sendall(kwire.metadata_v1(9, ["missing"]))
+        s.sendall(kwire.metadata_request(9, 1, ["missing"]))
         f = kwire.read_frame(s)
         corr, nb = struct.unpack(">ii", f[:8])
         node, hl = struct.unpack(">ih", f[8:14])
@@ -93,28 +72,28 @@ def run_main(b):
               "Metadata v1: missing topic has UNKNOWN_TOPIC_OR_PARTITION")
 
         # Unsupported Metadata version: error 35 on the topic, connection kept.
-        s.sendall(kwire.metadata_flex(10, ["t13"], version=13))
+        s.sendall(kwire.metadata_request(10, 13, ["t13"]))
         f = kwire.read_frame(s)
-        check(struct.unpack(">i", f[:4])[0] == 10 and f.find(b"\x00\x23\x04t13") >= 0,
+        check(kwire.corr_of(f) == 10 and f.find(b"\x00\x23\x04t13") >= 0,
               "Metadata v13 answers UNSUPPORTED_VERSION on its topic")
         s.sendall(kwire.api_versions(11))
-        check(struct.unpack(">i", kwire.read_frame(s)[:4])[0] == 11,
+        check(kwire.corr_of(kwire.read_frame(s)) == 11,
               "connection stays open after an unsupported version")
 
     # A frame sent one byte at a time.
     with connect(b) as s:
-        for byte in kwire.metadata_v1(12, ["slow"]):
+        for byte in kwire.metadata_request(12, 1, ["slow"]):
             s.send(bytes([byte]))
             time.sleep(0.001)
-        check(struct.unpack(">i", kwire.read_frame(s)[:4])[0] == 12,
+        check(kwire.corr_of(kwire.read_frame(s)) == 12,
               "a request sent byte by byte is answered")
 
     # A large frame (well above one receive buffer) is assembled and answered.
     with connect(b) as s:
         topics = ["t%05d" % i for i in range(5000)]
-        s.sendall(kwire.metadata_v1(13, topics))
+        s.sendall(kwire.metadata_request(13, 1, topics))
         f = kwire.read_frame(s)
-        check(struct.unpack(">i", f[:4])[0] == 13 and f.count(b"\x00\x03\x00\x06t") == 5000,
+        check(kwire.corr_of(f) == 13 and f.count(b"\x00\x03\x00\x06t") == 5000,
               "a 5000-topic Metadata request spanning buffers is answered in full")
 
     # Errors that close the connection.
@@ -138,7 +117,7 @@ def run_main(b):
         s.sendall(kwire.api_versions(1000 + i))
     ok = 0
     for i, s in enumerate(socks):
-        if struct.unpack(">i", kwire.read_frame(s)[:4])[0] == 1000 + i:
+        if kwire.corr_of(kwire.read_frame(s)) == 1000 + i:
             ok += 1
         s.close()
     check(ok == 200, "200 concurrent connections answered (%d)" % ok)
@@ -147,7 +126,7 @@ def run_main(b):
     with connect(b) as s:
         n = 1000
         s.sendall(b"".join(kwire.api_versions(i) for i in range(n)))
-        got = [struct.unpack(">i", kwire.read_frame(s)[:4])[0] for _ in range(n)]
+        got = [kwire.corr_of(kwire.read_frame(s)) for _ in range(n)]
         check(got == list(range(n)), "1000 pipelined requests answered in order")
 
     final_api_versions(b, "broker still answers after the error cases")
@@ -164,7 +143,7 @@ def run_limits(exe, smp):
         extra = connect(b)
         check(kwire.is_closed(extra), "max.connections=3: the 4th connection is closed")
         extra.close()
-        check(wait_log(b, "max.connections"), "max.connections refusal is logged")
+        check(b.wait_log("max.connections"), "max.connections refusal is logged")
         # Idle ones go after connections.max.idle.ms.
         t0 = time.time()
         check(all(kwire.is_closed(s, 5) for s in held), "idle connections closed")
@@ -184,10 +163,8 @@ with b:
     finally:
         rc = b.stop()
     check(rc == 0, "exit 0 on SIGTERM")
-    check(wait_log(b, "request size") and wait_log(b, "unknown ApiKey 9999"),
+    check(b.wait_log("request size") and b.wait_log("unknown ApiKey 9999"),
           "closing reasons are logged")
 run_limits(exe, smp)
 
-if failures:
-    print("\n%d failure(s); broker log:\n%s" % (len(failures), b.log_text()))
-    sys.exit(1)
+finish(log=b.log_text())
