@@ -631,4 +631,15 @@ void sp_topic_cfg_plog_options(const struct sp_topic_cfg *c, struct sp_plog_opti
     /* Kafka's "never" is the shard's own schedule (log.flush.interval.*). */
     o->flush_messages = c->flush_messages == INT64_MAX ? 0 : c->flush_messages;
     o->flush_ms = c->flush_ms == INT64_MAX ? -1 : c->flush_ms;
+    o->compact = c->cleanup_compact;
+    o->min_cleanable_dirty_ratio = c->min_cleanable_dirty_ratio;
+    o->min_compaction_lag_ms = c->min_compaction_lag_ms;
+    o->max_compaction_lag_ms = c->max_compaction_lag_ms;
+    o->delete_retention_ms = c->delete_retention_ms;
+    /* As Kafka does, a compacted log rolls by max.compaction.lag.ms too, so no record waits
+     * in the active segment (never cleaned) for longer than that. */
+    if (c->cleanup_compact && c->max_compaction_lag_ms > 0) {
+        o->segment_ms = o->segment_ms < 0 ? c->max_compaction_lag_ms
+                                          : SP_MIN(o->segment_ms, c->max_compaction_lag_ms);
+    }
 }

@@ -76,4 +76,7 @@ SP_CONFIG_KEY(MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS, "max.incremental.fetch.
 SP_CONFIG_KEY(PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms", INT, "86400000", 1,
     2147483647, "",
     "A producer id idle this long is forgotten by a partition (its retries are no longer de-duplicated).")
+SP_CONFIG_KEY(LOG_CLEANER_DEDUPE_BUFFER_SIZE, "log.cleaner.dedupe.buffer.size", INT, "16777216",
+    65536, 4294967296, "",
+    "Per-shard memory of the log cleaner's key map; a larger dirty section is cleaned in passes.")
 /* clang-format on */

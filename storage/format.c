@@ -91,7 +91,8 @@ void sp_seg_scan(const uint8_t *buf, size_t len, uint64_t pos, struct sp_seg_sca
             return;
         }
         if (r < 0 || !sp_seg_batch_crc_ok(buf + at, &b) ||
-            (st->next_offset != INT64_MIN && b.base_offset != st->next_offset)) {
+            (st->next_offset != INT64_MIN && b.base_offset != st->next_offset &&
+             !(st->gaps_ok && b.base_offset > st->next_offset))) {
             st->corrupt = true;
             return;
         }

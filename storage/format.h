@@ -94,6 +94,7 @@ struct sp_seg_scan {
     uint32_t batches;
     bool need_more; /* stopped at a batch that runs past the buffer */
     bool corrupt;   /* stopped at bytes that are not a valid batch */
+    bool gaps_ok;   /* set by the caller: offsets may jump up (cleaned segments) */
 };
 
 /* Called for each valid batch found by a scan, with its position in the segment. */
@@ -102,7 +103,8 @@ typedef void (*sp_seg_scan_fn)(void *ctx, const struct sp_seg_batch *b, uint64_t
 /*
  * Walks batches in buf (which starts at segment position `pos`) while each is
  * whole, has a correct CRC and starts at the expected offset (`next_offset`
- * is updated; INT64_MIN accepts any first base offset). Stops without error
+ * is updated; INT64_MIN accepts any first base offset; with `gaps_ok`, any
+ * offset at or above the expected one, as compaction leaves them). Stops without error
  * at the end of the buffer. Pure: recovery runs it over chunks read back.
  */
 void sp_seg_scan(const uint8_t *buf, size_t len, uint64_t pos, struct sp_seg_scan *st,

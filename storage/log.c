@@ -47,6 +47,9 @@ void sp_storage_params_init(struct sp_storage_params *p, const struct sp_config 
     p->writes_inflight_max = 4;
     p->flushes_inflight_max = 64;
     p->fallocate_step_bytes = 32u << 20;
+    p->cleaner_dedupe_bytes = 16u << 20;
+    p->cleaner_step_bytes = 256u << 10;
+    p->cleaner_enable = true;
     if (cfg) {
         p->flush_interval_messages = sp_config_int(cfg, SP_CFG_LOG_FLUSH_INTERVAL_MESSAGES);
         p->flush_interval_ms = sp_config_int(cfg, SP_CFG_LOG_FLUSH_INTERVAL_MS);
@@ -55,6 +58,8 @@ void sp_storage_params_init(struct sp_storage_params *p, const struct sp_config 
         p->cache_bytes_max = (uint64_t)sp_config_int(cfg, SP_CFG_LOG_CACHE_BYTES);
         p->write_buffer_bytes_max = (uint64_t)sp_config_int(cfg, SP_CFG_LOG_WRITE_BUFFER_BYTES);
         p->open_files_max = (uint32_t)sp_config_int(cfg, SP_CFG_LOG_OPEN_FILES_MAX);
+        p->cleaner_dedupe_bytes =
+            (uint64_t)sp_config_int(cfg, SP_CFG_LOG_CLEANER_DEDUPE_BUFFER_SIZE);
     }
 }
 
@@ -68,6 +73,9 @@ void sp_plog_options_init(struct sp_plog_options *o, const struct sp_config *cfg
     o->index_interval_bytes = 4096;
     o->flush_messages = 0;
     o->flush_ms = -1;
+    o->min_cleanable_dirty_ratio = 0.5;
+    o->max_compaction_lag_ms = INT64_MAX;
+    o->delete_retention_ms = 86400000;
     if (cfg) {
         o->segment_bytes = sp_config_int(cfg, SP_CFG_LOG_SEGMENT_BYTES);
         o->segment_ms = sp_config_int(cfg, SP_CFG_LOG_ROLL_HOURS) * 3600 * 1000;
@@ -115,6 +123,7 @@ void sp_storage_destroy(struct sp_storage *st)
         return;
     }
     SP_ASSERT(st->logs == NULL);
+    st_compact_destroy(st);
     st_cache_release(st);
     while (st->chunk_pool_n > 0) {
         free(st->chunk_pool[--st->chunk_pool_n]);
@@ -418,7 +427,8 @@ static int scan_segment(struct sp_plog *log, struct sp_segment *seg, int fd, uin
 {
     uint32_t cap = 1u << 20;
     uint8_t *buf = st_aligned_alloc(cap);
-    struct sp_seg_scan sc = {.next_offset = expect, .max_timestamp = -1};
+    /* Inactive segments may hold the offset gaps compaction leaves; the active one never does. */
+    struct sp_seg_scan sc = {.next_offset = expect, .max_timestamp = -1, .gaps_ok = !epochs};
     struct scan_ctx ctx = {log, seg, epochs};
     int r = 0;
     if (buf == NULL) {
@@ -813,6 +823,7 @@ static void log_free(struct sp_plog *log)
         }
         st->nlogs--;
     }
+    st_compact_forget(log);
     /* Jobs cut short by a crash (abandon) still own their buffers. */
     struct st_job *jobs[] = {&log->roll_job, &log->meta_job, &log->del_job};
     for (size_t i = 0; i < SP_ARRAY_LEN(jobs); i++) {
@@ -874,6 +885,9 @@ int sp_plog_open(struct sp_storage *st, const struct sp_plog_open_params *p, str
     }
     if (r == 0) {
         load_checkpoints(log);
+        r = st_compact_recover(log);
+    }
+    if (r == 0) {
         r = sp_io_listdir_sync(st->io, log->dir, list_cb, &ls);
         r = r < 0 ? r : ls.err;
     }
@@ -904,6 +918,9 @@ int sp_plog_open(struct sp_storage *st, const struct sp_plog_open_params *p, str
     if (clean) {
         r = unlink_sync(log, CLEAN_MARKER, true);
     }
+    if (r == 0) {
+        r = st_compact_load(log);
+    }
     if (r < 0 || log->err) {
         r = r < 0 ? r : log->err;
         log_free(log);
@@ -926,6 +943,7 @@ int sp_plog_open(struct sp_storage *st, const struct sp_plog_open_params *p, str
 
 int sp_plog_close(struct sp_plog *log)
 {
+    st_compact_quiesce(log);
     wait_idle(log);
     int r = log->err;
     struct sp_segment *a = log->segs[log->nsegs - 1];
@@ -1026,6 +1044,7 @@ int sp_plog_truncate(struct sp_plog *log, int64_t offset)
     if (offset >= log->next_offset) {
         return 0;
     }
+    st_compact_quiesce(log);
     wait_idle(log);
     if (log->err) {
         return -EIO;
@@ -1097,6 +1116,7 @@ int sp_plog_truncate(struct sp_plog *log, int64_t offset)
     log->hw = SP_MIN(log->hw, next);
     log->hw_external = SP_MIN(log->hw_external, next);
     st_cache_truncate(log, next);
+    st_compact_truncated(log, next);
     while (log->nepochs > 0 && log->epochs[log->nepochs - 1].start_offset >= next) {
         log->nepochs--;
         log->epochs_dirty = true;
@@ -1161,6 +1181,7 @@ void sp_storage_tick(struct sp_storage *st)
                 tick_log(log, now, wall_ms);
             }
         }
+        st_compact_tick(st, wall_ms);
     }
     st_cache_evict(st);
     st_lru_trim(st);

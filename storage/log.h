@@ -4,7 +4,8 @@
  * What it owns: every file under a partition directory (see
  * storage/format.h for the layout), the write-behind buffers of the
  * segments being written, a per-shard batch cache, and the open file
- * descriptors of segments. Compaction is elsewhere.
+ * descriptors of segments, and the shard's log cleaner (storage/compact.c:
+ * cleanup.policy=compact, run as budgeted background work).
  *
  * Threads: a `struct sp_storage` belongs to one shard and every `struct
  * sp_log` opened on it belongs to that shard too. Only the shard's thread
@@ -70,6 +71,10 @@ struct sp_storage_params {
     uint32_t writes_inflight_max;    /* per segment */
     uint32_t flushes_inflight_max;   /* per shard */
     uint64_t fallocate_step_bytes;
+    /* The log cleaner (storage/compact.c). */
+    uint64_t cleaner_dedupe_bytes; /* log.cleaner.dedupe.buffer.size: the key map's memory */
+    uint32_t cleaner_step_bytes;   /* batch bytes one cleaner step handles before yielding */
+    bool cleaner_enable;           /* pick compacted logs by themselves (tests turn it off) */
 };
 
 /* The defaults, then the keys of cfg when cfg is not NULL. io is left NULL. */
@@ -97,6 +102,12 @@ struct sp_storage_stats {
     uint64_t disk_reads;
     uint64_t writes;      /* segment writes issued */
     uint64_t write_bytes; /* bytes they carried (tail rewrites included) */
+    /* The log cleaner. */
+    uint64_t cleaner_passes;          /* passes that finished */
+    uint64_t cleaner_read_bytes;      /* segment bytes read (map and copy) */
+    uint64_t cleaner_written_bytes;   /* cleaned segment bytes written */
+    uint64_t cleaner_records_removed; /* superseded records, tombstones, aborted data */
+    uint64_t cleaner_segments_swapped;
 };
 void sp_storage_stats(const struct sp_storage *st, struct sp_storage_stats *out);
 
@@ -112,6 +123,12 @@ struct sp_plog_options {
     int64_t flush_messages;       /* flush.messages; <= 0: the shard's */
     int64_t flush_ms;             /* flush.ms; < 0: the shard's */
     bool hw_external;             /* the high watermark is set by replication */
+    /* Compaction (cleanup.policy has "compact"). */
+    bool compact;
+    double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio */
+    int64_t min_compaction_lag_ms;    /* min.compaction.lag.ms */
+    int64_t max_compaction_lag_ms;    /* max.compaction.lag.ms; INT64_MAX: none */
+    int64_t delete_retention_ms;      /* delete.retention.ms: tombstones kept after cleaning */
 };
 /* Broker-level defaults (log.segment.bytes, log.roll.hours, ...) or built-ins. */
 void sp_plog_options_init(struct sp_plog_options *o, const struct sp_config *cfg);
@@ -253,6 +270,20 @@ int sp_plog_delete_records(struct sp_plog *log, int64_t offset);
  * calls it; tests call it with a chosen time. Returns segments queued.
  */
 int sp_plog_retention_run(struct sp_plog *log, int64_t now_ms);
+
+/*
+ * Compaction (storage/compact.c). The shard's cleaner picks compacted logs by
+ * itself from sp_storage_tick; sp_plog_compact_start() starts a pass on this
+ * log now, judged at wall-clock now_ms, whatever its dirty ratio (lag
+ * settings still hold). Returns 1 (started; it runs in the background), 0
+ * (nothing cleanable), -EBUSY (the shard's cleaner is busy), -EINVAL (the
+ * log is not compacted) or -EIO (offline).
+ */
+int sp_plog_compact_start(struct sp_plog *log, int64_t now_ms);
+/* Whether the shard's cleaner is working on this log. */
+bool sp_plog_compact_busy(const struct sp_plog *log);
+/* Offsets below it have been deduplicated by the cleaner (its checkpoint). */
+int64_t sp_plog_clean_offset(const struct sp_plog *log);
 
 /* Asks for an fdatasync now (acks=all of a client that wants it). */
 void sp_plog_flush(struct sp_plog *log);

@@ -125,6 +125,8 @@ struct st_pend {
 };
 
 struct st_centry;
+struct st_clog;
+struct st_cleaner;
 
 struct sp_plog {
     struct sp_storage *st;
@@ -198,6 +200,9 @@ struct sp_plog {
     /* Batch cache: this log's entries, oldest first (a ring). */
     struct st_centry **cring;
     uint32_t cring_head, cring_n, cring_cap;
+
+    /* Compaction state (storage/compact.c); NULL unless opts.compact. */
+    struct st_clog *clog;
 };
 
 struct sp_storage {
@@ -224,6 +229,8 @@ struct sp_storage {
     uint32_t slab_pool_n, slab_pool_cap;
     struct sp_storage_stats stats;
     uint64_t last_tick_ns;
+    /* The log cleaner, created when the first compacted log needs it. */
+    struct st_cleaner *cleaner;
 };
 
 /* storage/cache.c */
@@ -279,5 +286,22 @@ int st_open_flags(const struct sp_storage *st);
 
 /* storage/retention.c */
 void st_retention_run(struct sp_plog *log, uint64_t now_ms);
+
+/* storage/compact.c */
+/* At open, before the directory is listed: finishes or undoes an interrupted swap. */
+int st_compact_recover(struct sp_plog *log);
+/* At open, once the offsets are known: loads the cleaner checkpoint (compacted logs). */
+int st_compact_load(struct sp_plog *log);
+/* Close and truncate: brings the cleaner to a safe point and ends its pass on log. Blocking. */
+void st_compact_quiesce(struct sp_plog *log);
+/* After a truncation to `offset`. */
+void st_compact_truncated(struct sp_plog *log, int64_t offset);
+/* When the log is freed: forgets it, no I/O (the cleaner's files wait for recovery). */
+void st_compact_forget(struct sp_plog *log);
+/* Whether the cleaner holds segments of log (retention waits). */
+bool st_compact_holds(const struct sp_plog *log);
+/* From sp_storage_tick: picks a log to clean, resumes a waiting pass. */
+void st_compact_tick(struct sp_storage *st, int64_t wall_ms);
+void st_compact_destroy(struct sp_storage *st);
 
 #endif /* SP_STORAGE_LOG_IMPL_H */

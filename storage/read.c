@@ -175,6 +175,7 @@ static void read_segment_start(struct sp_plog_read *r)
         return;
     }
     st_seg_path(path, log, seg->base_offset, ".log");
+    free(r->buf); /* moving on from a segment read before (offset gaps after compaction) */
     r->buf = (uint8_t *)path;
     r->state = RS_OPEN;
     r->op.done = open_done;

@@ -48,7 +48,7 @@ static const char *reason(const struct sp_plog *log, const struct sp_segment *se
 
 int sp_plog_retention_run(struct sp_plog *log, int64_t now_ms)
 {
-    if (log->err || log->del_job.busy || log->rolling || log->nsegs < 2) {
+    if (log->err || log->del_job.busy || log->rolling || log->nsegs < 2 || st_compact_holds(log)) {
         return 0;
     }
     struct sp_segment *seg = log->segs[0];
