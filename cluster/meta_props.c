@@ -9,6 +9,7 @@
 
 #include "cluster/meta_props.h"
 #include "core/config.h"
+#include "core/fsutil.h"
 
 #define META_FILE    "meta.properties"
 #define META_VERSION 1
@@ -104,17 +105,6 @@ int sp_meta_props_read(const char *dir, struct sp_meta_props *out, char *err, si
     return rc;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 int sp_meta_props_write(const char *dir, const struct sp_meta_props *props)
 {
     char path[PATH_MAX_], tmp[PATH_MAX_];
@@ -128,25 +118,7 @@ int sp_meta_props_write(const char *dir, const struct sp_meta_props *props)
                      "# one cluster and one node. Do not edit.\n#\n"
                      "version=%d\nnode.id=%d\ncluster.id=%s\n",
                      META_VERSION, props->node_id, props->cluster_id);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = 0;
-    if (write(fd, text, (size_t)n) != n || fsync(fd) < 0) {
-        rc = errno ? -errno : -EIO;
-    }
-    close(fd);
-    if (rc == 0 && rename(tmp, path) < 0) {
-        rc = -errno;
-    }
-    if (rc == 0) {
-        rc = fsync_dir(dir);
-    }
-    if (rc < 0) {
-        unlink(tmp);
-    }
-    return rc;
+    return sp_fs_replace(tmp, path, dir, text, (size_t)n);
 }
 
 struct ensure_ctx {

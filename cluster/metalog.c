@@ -41,6 +41,7 @@
 
 #include "cluster/meta_props.h"
 #include "core/config.h"
+#include "core/fsutil.h"
 #include "core/io.h"
 #include "core/log.h"
 #include "core/rx.h"
@@ -953,28 +954,12 @@ struct snap_writer {
     struct sp_metalog *ml;
 };
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t r = write(fd, p, len);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            return -errno;
-        }
-        p += r;
-        len -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Writes the batch in w->b to the file. */
 static void snap_write_batch(struct snap_writer *w)
 {
     if (w->err == 0 && w->b->n > 0) {
         int size = batcher_build(w->b, w->ml->epoch, w->next_offset, w->ml->last_ts);
-        w->err = size < 0 ? size : write_all(w->fd, w->b->out, (size_t)size);
+        w->err = size < 0 ? size : sp_fs_write_all(w->fd, w->b->out, (size_t)size);
         w->next_offset += w->b->n;
     }
     batcher_reset(w->b);
@@ -1026,17 +1011,6 @@ static void snap_write_control(struct snap_writer *w, int16_t type)
     snap_write_batch(w);
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 /* Writes the whole state to <id>.checkpoint: a temporary file, fsync, rename, fsync the dir. */
 static int snap_write(struct sp_metalog *ml, const struct snap_id *id, int64_t *records)
 {
@@ -1048,11 +1022,10 @@ static int snap_write(struct sp_metalog *ml, const struct snap_id *id, int64_t *
     if (w.b == NULL) {
         return -ENOMEM;
     }
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    w.fd = sp_fs_replace_open(tmp);
     if (w.fd < 0) {
-        w.err = -errno;
         batcher_free(w.b);
-        return w.err;
+        return w.fd;
     }
     snap_write_control(&w, CTRL_SNAPSHOT_HEADER);
     ml->sw = &w;
@@ -1060,20 +1033,7 @@ static int snap_write(struct sp_metalog *ml, const struct snap_id *id, int64_t *
     ml->sw = NULL;
     snap_write_batch(&w);
     snap_write_control(&w, CTRL_SNAPSHOT_FOOTER);
-    if (w.err == 0 && fsync(w.fd) < 0) {
-        w.err = -errno;
-    }
-    if (close(w.fd) < 0 && w.err == 0) {
-        w.err = -errno;
-    }
-    if (w.err == 0 && rename(tmp, path) < 0) {
-        w.err = -errno;
-    }
-    if (w.err == 0) {
-        w.err = fsync_dir(ml->dir);
-    } else {
-        unlink(tmp);
-    }
+    w.err = sp_fs_replace_commit(w.fd, tmp, path, ml->dir, w.err);
     batcher_free(w.b);
     *records = w.records;
     return w.err;
