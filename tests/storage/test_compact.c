@@ -350,6 +350,108 @@ static void test_reads_during_clean(void)
     env_fini(&e);
 }
 
+/* ---- Transactions ---------------------------------------------------------- */
+
+static size_t txn_marker(uint8_t *buf, int64_t pid, int type, int64_t ts)
+{
+    uint8_t key[4] = {0, 0, 0, (uint8_t)type}, val[6] = {0};
+    struct sp_record_in rec = {.key = {key, 4}, .value = {val, 6}, .timestamp = ts};
+    struct sp_batch_params bp = {.partition_leader_epoch = -1,
+                                 .attributes = SP_BATCH_ATTR_CONTROL | SP_BATCH_ATTR_TRANSACTIONAL,
+                                 .producer_id = pid,
+                                 .producer_epoch = 0,
+                                 .base_sequence = -1};
+    int n = sp_batch_build(buf, 4096, &bp, &rec, 1);
+    REQUIRE(n > 0);
+    return (size_t)n;
+}
+
+static void add1(struct env *e, struct sp_plog *log, int32_t key, uint32_t val, int64_t pid)
+{
+    bool t = false;
+    int16_t attrs = pid >= 0 ? SP_BATCH_ATTR_TRANSACTIONAL : 0;
+    append_sync(e, log, g_buf, ct_batch(g_buf, sizeof(g_buf), 1, &key, &val, &t, 5, 0, attrs, pid));
+}
+
+struct present {
+    bool at[4096];
+};
+
+static void present_cb(void *ctx, const struct sp_seg_batch *b, const uint8_t *p)
+{
+    struct present *pr = ctx;
+    (void)p;
+    for (int64_t o = b->base_offset; o <= b->last_offset && o < 4096; o++) {
+        pr->at[o] = true;
+    }
+}
+
+static void read_present(struct env *e, struct sp_plog *log, struct present *pr)
+{
+    memset(pr, 0, sizeof(*pr));
+    int64_t at = 0;
+    while (at < sp_plog_high_watermark(log)) {
+        struct t_read t;
+        REQUIRE(read_sync(e, log, &t, at, 1 << 16, SP_PLOG_READ_HW) == 0 && t.r.len > 0);
+        CHECK(walk_batches(t.r.data, t.r.len, present_cb, pr) > 0);
+        at = t.r.next_offset;
+        sp_plog_read_release(&t.r);
+    }
+}
+
+/* Aborted records go; markers stay until their data is gone and delete.retention.ms passed. */
+static void test_transactions(void)
+{
+    struct env e;
+    setup(&e, "compact-txn", 0);
+    struct sp_plog_options o;
+    copts(&o, 1024);
+    struct sp_plog *log;
+    REQUIRE(env_open(&e, "cx-0", &o, &log) == 0);
+    add1(&e, log, 1, 10, -1);                                /* 0 */
+    add1(&e, log, 2, 20, -1);                                /* 1 */
+    add1(&e, log, 1, 11, 7);                                 /* 2: committed below */
+    add1(&e, log, 2, 21, 8);                                 /* 3: aborted below */
+    append_sync(&e, log, g_buf, txn_marker(g_buf, 7, 1, 6)); /* 4: COMMIT 7 */
+    append_sync(&e, log, g_buf, txn_marker(g_buf, 8, 0, 6)); /* 5: ABORT 8 */
+    for (int i = 0; i < 40; i++) {
+        add1(&e, log, 100 + i, 1, -1); /* fill past the active segment */
+    }
+    struct present pr;
+    CHECK_EQ_INT(sp_plog_compact_start(log, 1000000), 1);
+    CHECK(ct_wait_clean(&e, log));
+    read_present(&e, log, &pr);
+    CHECK(!pr.at[0] && pr.at[1] && pr.at[2] && !pr.at[3] && pr.at[4] && pr.at[5]);
+    /* Past the horizon: the abort marker has no data left; the commit still has key 1's value. */
+    for (int i = 0; i < 40; i++) {
+        add1(&e, log, 200 + i, 1, -1);
+    }
+    CHECK_EQ_INT(sp_plog_compact_start(log, 1002000), 1);
+    CHECK(ct_wait_clean(&e, log));
+    read_present(&e, log, &pr);
+    CHECK(pr.at[1] && pr.at[2] && pr.at[4] && !pr.at[5]);
+    /* Key 1 is written again: its transactional value goes, and with it the commit marker. */
+    add1(&e, log, 1, 12, -1);
+    for (int i = 0; i < 40; i++) {
+        add1(&e, log, 300 + i, 1, -1);
+    }
+    CHECK_EQ_INT(sp_plog_compact_start(log, 1004000), 1);
+    CHECK(ct_wait_clean(&e, log));
+    read_present(&e, log, &pr);
+    CHECK(pr.at[1] && !pr.at[2] && !pr.at[4]);
+    /* An open transaction stops the pass before its first record. */
+    int64_t open_at = sp_plog_end_offset(log);
+    add1(&e, log, 5, 50, 9);
+    for (int i = 0; i < 40; i++) {
+        add1(&e, log, 1, (uint32_t)(100 + i), -1);
+    }
+    CHECK_EQ_INT(sp_plog_compact_start(log, 1006000), 1);
+    CHECK(ct_wait_clean(&e, log));
+    CHECK(sp_plog_clean_offset(log) <= open_at);
+    CHECK_EQ_INT(sp_plog_close(log), 0);
+    env_fini(&e);
+}
+
 int main(int argc, char **argv)
 {
     g_sim = argc > 1 && strcmp(argv[1], "sim") == 0;
@@ -362,5 +464,6 @@ int main(int argc, char **argv)
     test_multipass();
     test_pick();
     test_reads_during_clean();
+    test_transactions();
     return CHECK_DONE();
 }
