@@ -99,7 +99,7 @@
 #include "storage/log_impl.h"
 
 #define CKPT_NAME           "cleaner-checkpoint"
-#define CL_READ_BYTES       (1u << 20)
+#define CL_READ_BYTES       (256u << 10)
 #define CL_WRITE_BYTES      (1u << 20)
 #define CL_GROUP_SEGS_MAX   64
 #define CL_HIST_MAX         32
@@ -112,6 +112,7 @@
 #define CL_CONTROL_ABORT    0
 #define CL_CONTROL_COMMIT   1
 #define CL_NAME_MAX         64
+#define CL_WARM_BYTES       (256u << 10)
 
 _Static_assert((CL_PID_SLOTS & (CL_PID_SLOTS - 1)) == 0, "pid table size is a power of two");
 
@@ -151,6 +152,7 @@ struct cl_map {
     uint64_t mask;
     uint64_t n, max;
     uint32_t gen;
+    uint64_t warm_bytes; /* prefix already touched (its pages are in) */
 };
 
 struct cl_pid {
@@ -848,6 +850,15 @@ static void map_done(struct st_cleaner *cl, int64_t stop)
 /* One map step: returns 1 to go on, 0 when waiting for I/O, -errno. */
 static int map_step(struct st_cleaner *cl, uint64_t *budget)
 {
+    uint64_t map_bytes = (cl->map.mask + 1) * sizeof(struct cl_slot);
+    if (cl->map.warm_bytes < map_bytes) {
+        /* Fault the map's pages in a slice per step, not at random inside one step. */
+        uint64_t n = SP_MIN(map_bytes - cl->map.warm_bytes, (uint64_t)CL_WARM_BYTES);
+        memset((uint8_t *)cl->map.s + cl->map.warm_bytes, 0, n);
+        cl->map.warm_bytes += n;
+        *budget = 0;
+        return 1;
+    }
     const uint8_t *p;
     struct sp_seg_batch b;
     int r = rd_batch(cl, &p, &b);
@@ -1526,7 +1537,17 @@ static void op_done(struct sp_io_op *op, int32_t res, uint32_t flags)
 }
 
 /* Runs steps within one budget; ends with an I/O in flight, a yield, or idle. */
+static void cl_run_budget(struct st_cleaner *cl);
+
 static void cl_run(struct st_cleaner *cl)
+{
+    uint64_t t0 = sp_io_now_ns(cl->st->io);
+    cl_run_budget(cl);
+    uint64_t dt = sp_io_now_ns(cl->st->io) - t0;
+    cl->st->stats.cleaner_step_max_ns = SP_MAX(cl->st->stats.cleaner_step_max_ns, dt);
+}
+
+static void cl_run_budget(struct st_cleaner *cl)
 {
     uint64_t budget = SP_MAX(cl->st->p.cleaner_step_bytes, 1u);
     while (cl->log != NULL && !cl->op_busy && !cl->job.busy && budget > 0) {

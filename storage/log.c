@@ -48,7 +48,7 @@ void sp_storage_params_init(struct sp_storage_params *p, const struct sp_config 
     p->flushes_inflight_max = 64;
     p->fallocate_step_bytes = 32u << 20;
     p->cleaner_dedupe_bytes = 16u << 20;
-    p->cleaner_step_bytes = 256u << 10;
+    p->cleaner_step_bytes = 64u << 10;
     p->cleaner_enable = true;
     if (cfg) {
         p->flush_interval_messages = sp_config_int(cfg, SP_CFG_LOG_FLUSH_INTERVAL_MESSAGES);

@@ -108,6 +108,7 @@ struct sp_storage_stats {
     uint64_t cleaner_written_bytes;   /* cleaned segment bytes written */
     uint64_t cleaner_records_removed; /* superseded records, tombstones, aborted data */
     uint64_t cleaner_segments_swapped;
+    uint64_t cleaner_step_max_ns; /* longest single cleaner step (time the shard was held) */
 };
 void sp_storage_stats(const struct sp_storage *st, struct sp_storage_stats *out);
 
