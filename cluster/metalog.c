@@ -531,10 +531,7 @@ static void plog_options(struct sp_plog_options *o)
 static void io_wait(struct sp_io *io, const bool *flag)
 {
     while (!*flag) {
-        if (sp_io_completions_pending(io) == 0) {
-            sp_io_poll(io, 1000000);
-        }
-        sp_io_run_completions(io, 1024);
+        (void)sp_io_turn(io); /* a failing poll is retried: the ops still complete */
     }
 }
 
@@ -1149,10 +1146,7 @@ int64_t sp_metalog_snapshot_offset(const struct sp_metalog *ml)
 void sp_metalog_close(struct sp_metalog *ml)
 {
     while (ml->inflight > 0) {
-        if (sp_io_completions_pending(ml->io) == 0) {
-            sp_io_poll(ml->io, 1000000);
-        }
-        sp_io_run_completions(ml->io, 1024);
+        (void)sp_io_turn(ml->io);
     }
     if (ml->task != NULL) {
         ml->task->ml = NULL; /* it frees itself when it runs */

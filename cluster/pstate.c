@@ -454,19 +454,6 @@ static int snap_decode(struct sp_pstate *ps, const uint8_t *buf, size_t len, int
 
 /* ---- Waiting for the ring (open and close only) ------------------------ */
 
-/* One turn of the shard's I/O loop, as storage does while it opens or closes a log. */
-static int io_turn(struct sp_io *io)
-{
-    if (sp_io_completions_pending(io) == 0) {
-        int r = sp_io_poll(io, 1000000);
-        if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN) {
-            return r;
-        }
-    }
-    sp_io_run_completions(io, 1024);
-    return 0;
-}
-
 struct ps_sync {
     struct sp_io_op op;
     bool done;
@@ -490,7 +477,7 @@ static int sync_wait(struct ps_sync *s)
 {
     struct sp_io *io = sp_rx_io();
     while (!s->done) {
-        if (io_turn(io) < 0) {
+        if (sp_io_turn(io) < 0) {
             sp_log_warn("pstate: polling the ring failed; retrying");
         }
     }
@@ -668,7 +655,7 @@ static void snap_wait(struct sp_pstate *ps)
 {
     struct sp_io *io = sp_rx_io();
     while (ps->job != NULL) {
-        if (io_turn(io) < 0) {
+        if (sp_io_turn(io) < 0) {
             ps->job->ps = NULL; /* cannot wait: let it finish on its own */
             ps->job = NULL;
         }
@@ -809,7 +796,7 @@ static int replay(struct sp_pstate *ps, int64_t from, uint64_t *bytes)
         if (rc == 1) {
             struct sp_io *io = sp_rx_io();
             while (!rd.done) {
-                if (io_turn(io) < 0) {
+                if (sp_io_turn(io) < 0) {
                     sp_log_warn("pstate: polling the ring failed; retrying");
                 }
             }

@@ -189,6 +189,18 @@ int sp_io_poll(struct sp_io *io, uint64_t timeout_ns)
     return io->vt->poll(io, timeout_ns);
 }
 
+int sp_io_turn(struct sp_io *io)
+{
+    if (sp_io_completions_pending(io) == 0) {
+        int r = sp_io_poll(io, 1000000);
+        if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN) {
+            return r;
+        }
+    }
+    sp_io_run_completions(io, 1024);
+    return 0;
+}
+
 void sp_io_wake(struct sp_io *from, struct sp_io *target)
 {
     target->vt->wake(from, target);

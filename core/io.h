@@ -229,6 +229,15 @@ int sp_io_run_completions(struct sp_io *io, int budget);
 uint32_t sp_io_completions_pending(const struct sp_io *io);
 /* Operations submitted and not yet completed for the last time. */
 uint32_t sp_io_inflight(const struct sp_io *io);
+/*
+ * One turn of a blocking wait on the ring, for start-up, close and
+ * recovery (never the data path): when no completion is queued, polls up
+ * to 1 ms, then runs up to 1024 queued completions. The caller loops until
+ * what it waits for is done. Returns 0, or the poll's error other than
+ * -EINTR, -ETIME and -EAGAIN; the caller decides whether an op still in
+ * flight lets it stop waiting.
+ */
+int sp_io_turn(struct sp_io *io);
 
 /* ---- Synchronous helpers ---------------------------------------------- */
 /*

@@ -179,13 +179,10 @@ void st_job_start(struct st_job *job, void (*done)(struct st_job *, int))
 int st_wait(struct sp_storage *st, const bool *flag)
 {
     while (!*flag) {
-        if (sp_io_completions_pending(st->io) == 0) {
-            int r = sp_io_poll(st->io, 1000000);
-            if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN) {
-                return r;
-            }
+        int r = sp_io_turn(st->io);
+        if (r < 0) {
+            return r;
         }
-        sp_io_run_completions(st->io, 1024);
     }
     return 0;
 }
@@ -230,13 +227,10 @@ int st_job_run(struct st_job *job)
     st_job_start(job, job_run_done);
     /* job->busy goes false in job_finish; wait on its negation. */
     while (job->busy) {
-        if (sp_io_completions_pending(job->log->st->io) == 0) {
-            int r = sp_io_poll(job->log->st->io, 1000000);
-            if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN) {
-                return r;
-            }
+        int r = sp_io_turn(job->log->st->io);
+        if (r < 0) {
+            return r;
         }
-        sp_io_run_completions(job->log->st->io, 1024);
     }
     return job->res;
 }
