@@ -259,14 +259,6 @@ static void item_read_done(struct sp_plog_read *r, int res)
     }
 }
 
-static int16_t epoch_error(int32_t asked, int32_t ours)
-{
-    if (asked < 0 || asked == ours) {
-        return 0;
-    }
-    return asked > ours ? KERR_UNKNOWN_LEADER_EPOCH : KERR_FENCED_LEADER_EPOCH;
-}
-
 static void item_read(struct fx_owner *o, struct fx_item *it)
 {
     const struct fx *fx = o->fx;
@@ -278,7 +270,7 @@ static void item_read(struct fx_owner *o, struct fx_item *it)
         it->error = KERR_NOT_LEADER_OR_FOLLOWER;
         return;
     }
-    it->error = epoch_error(it->leader_epoch, p->leader_epoch);
+    it->error = sp_part_epoch_error(p, it->leader_epoch);
     if (it->error == 0 && p->log == NULL) {
         it->error = KERR_KAFKA_STORAGE_ERROR;
     }

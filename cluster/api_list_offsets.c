@@ -250,14 +250,6 @@ static void lo_read_done(struct sp_plog_read *r, int res)
     }
 }
 
-static int16_t lo_epoch_error(int32_t asked, int32_t ours)
-{
-    if (asked < 0 || asked == ours) {
-        return 0;
-    }
-    return asked > ours ? KERR_UNKNOWN_LEADER_EPOCH : KERR_FENCED_LEADER_EPOCH;
-}
-
 /* Answers it now (0) or starts its reads (1). */
 static int lo_item_start(struct lo_item *it)
 {
@@ -266,7 +258,7 @@ static int lo_item_start(struct lo_item *it)
         it->error = KERR_NOT_LEADER_OR_FOLLOWER;
         return 0;
     }
-    it->error = lo_epoch_error(it->leader_epoch, p->leader_epoch);
+    it->error = sp_part_epoch_error(p, it->leader_epoch);
     if (it->error != 0) {
         return 0;
     }

@@ -29,6 +29,7 @@
 #include "cluster/part.h"
 #include "core/log.h"
 #include "core/rx.h"
+#include "protocol/gen/kerr.h"
 
 #define PART_BUCKETS_MIN   256
 #define PART_DELETE_SUFFIX "-delete"
@@ -87,6 +88,14 @@ struct sp_part *sp_part_get(const uint8_t topic_id[16], int32_t index)
         p = p->hnext;
     }
     return p;
+}
+
+int16_t sp_part_epoch_error(const struct sp_part *p, int32_t asked)
+{
+    if (asked < 0 || asked == p->leader_epoch) {
+        return 0;
+    }
+    return asked > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH : KERR_FENCED_LEADER_EPOCH;
 }
 
 uint32_t sp_part_count(void)

@@ -59,6 +59,12 @@ void sp_part_ref(struct sp_part *p);
 void sp_part_unref(struct sp_part *p);
 /* Partitions on this shard (metrics, tests). */
 uint32_t sp_part_count(void);
+/*
+ * A request's CurrentLeaderEpoch checked against p's, as Fetch and
+ * ListOffsets do: 0 when it names none (-1) or this one, else
+ * UNKNOWN_LEADER_EPOCH (it is ahead of us) or FENCED_LEADER_EPOCH (behind).
+ */
+int16_t sp_part_epoch_error(const struct sp_part *p, int32_t asked);
 
 /* Hooks implemented by their owners (see the top). */
 int sp_pstate_open(struct sp_part *p);
