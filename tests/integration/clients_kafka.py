@@ -166,6 +166,21 @@ def watermarks(bootstrap, topic, partitions):
         c.close()
 
 
+def expect_produce_order(delivered, partitions, label):
+    """delivered: {message index: (partition, offset)} for messages 0..n-1.
+    Each partition's offsets are 0..k-1, in the order the messages were
+    produced. Returns {partition: [(offset, message index)]}."""
+    per_part = {q: [] for q in range(partitions)}
+    for i in range(len(delivered)):
+        q, off = delivered[i]
+        per_part[q].append((off, i))
+    for q, offs in per_part.items():
+        expect([o for o, _ in offs] == list(range(len(offs))),
+               "%s partition %d: delivery offsets %s..., want 0..%d in produce order"
+               % (label, q, [o for o, _ in offs][:20], len(offs) - 1))
+    return per_part
+
+
 def produce_queued(p, topic, wait_s=0.05, **kw):
     """p.produce(topic, **kw), serving delivery reports while the
     producer's queue is full (BufferError) until the message fits."""

@@ -13,8 +13,8 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clients_kafka import (Deadline, create_topic, expect, need_confluent, produce_queued,  # noqa: E402
-                           read_partitions, run, watermarks)
+from clients_kafka import (Deadline, create_topic, expect, expect_produce_order,  # noqa: E402
+                           need_confluent, produce_queued, read_partitions, run, watermarks)
 from harness import restart_same_port  # noqa: E402
 
 need_confluent()
@@ -68,14 +68,7 @@ def phase(b, p, topic, sig):
     expect(len(delivered) == N, "%s: %d reports, want %d" % (topic, len(delivered), N))
 
     # Delivery offsets per partition: 0..n-1 in produce order.
-    per_part = {q: [] for q in range(PARTITIONS)}
-    for i in range(N):
-        q, off = delivered[i]
-        per_part[q].append((off, i))
-    for q, offs in per_part.items():
-        expect([o for o, _ in offs] == list(range(len(offs))),
-               "%s partition %d: delivery offsets %s..., want 0..%d in produce order"
-               % (topic, q, [o for o, _ in offs][:20], len(offs) - 1))
+    per_part = expect_produce_order(delivered, PARTITIONS, topic)
 
     ends = {q: len(v) for q, v in per_part.items()}
     got = read_partitions(b.bootstrap, topic, ends)

@@ -11,8 +11,8 @@ import sys
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clients_kafka import (create_topic, expect, need_confluent, produce_queued,  # noqa: E402
-                           read_partitions, run, watermarks)
+from clients_kafka import (create_topic, expect, expect_produce_order, need_confluent,  # noqa: E402
+                           produce_queued, read_partitions, run, watermarks)
 
 need_confluent()
 from confluent_kafka import Producer  # noqa: E402
@@ -66,13 +66,7 @@ def body(b):
         counts[part] += 1
     expect(all(counts.values()), "a partition got nothing: %s" % counts)
     # Delivery offsets: per partition 0..n-1, increasing in produce order.
-    per_part = {q: [] for q in range(PARTITIONS)}
-    for i in range(N):
-        part, off = delivered[i]
-        per_part[part].append((off, i))
-    for q, offs in per_part.items():
-        expect([o for o, _ in offs] == list(range(len(offs))),
-               "partition %d delivery offsets not 0..%d in produce order" % (q, len(offs) - 1))
+    per_part = expect_produce_order(delivered, PARTITIONS, TOPIC)
 
     marks = watermarks(b.bootstrap, TOPIC, range(PARTITIONS))
     expect(marks == {q: (0, counts[q]) for q in counts}, "watermarks %s, want %s" % (marks, counts))
