@@ -1748,13 +1748,9 @@ void st_compact_quiesce(struct sp_plog *log)
         if (!cl->op_busy && !cl->job.busy) {
             cl_run(cl); /* the swap: reads opening old segments finish meanwhile */
         }
-        if (sp_io_completions_pending(log->st->io) == 0) {
-            int r = sp_io_poll(log->st->io, 1000000);
-            if (r < 0 && r != -EINTR && r != -ETIME && r != -EAGAIN) {
-                break;
-            }
+        if (sp_io_turn(log->st->io) < 0) {
+            break;
         }
-        sp_io_run_completions(log->st->io, 1024);
     }
     if (cl->log == log) {
         pass_end(cl, 0, NULL);

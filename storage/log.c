@@ -845,10 +845,7 @@ static void log_free(struct sp_plog *log)
 static void wait_idle(struct sp_plog *log)
 {
     while (!st_log_idle(log)) {
-        if (sp_io_completions_pending(log->st->io) == 0) {
-            sp_io_poll(log->st->io, 1000000);
-        }
-        sp_io_run_completions(log->st->io, 1024);
+        (void)sp_io_turn(log->st->io); /* a failing poll is retried: the log's ops are in flight */
     }
 }
 
