@@ -12,9 +12,9 @@
 #define DREQ_RESP_INITIAL      256
 
 const struct sp_api_handler sp_api_handlers[] = {
-    {KPROTO_API_KEY_PRODUCE, 3, 11, sp_api_produce},
-    {KPROTO_API_KEY_FETCH, 4, 17, sp_api_fetch},
-    {KPROTO_API_KEY_LIST_OFFSETS, 1, 10, sp_api_list_offsets},
+    {KPROTO_API_KEY_PRODUCE, 0, 11, sp_api_produce},
+    {KPROTO_API_KEY_FETCH, 0, 17, sp_api_fetch},
+    {KPROTO_API_KEY_LIST_OFFSETS, 0, 10, sp_api_list_offsets},
     {KPROTO_API_KEY_METADATA, 0, 12, sp_api_metadata},
     {KPROTO_API_KEY_API_VERSIONS, 0, 4, sp_api_versions},
     {KPROTO_API_KEY_CREATE_TOPICS, 0, 7, sp_api_create_topics},

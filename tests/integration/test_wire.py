@@ -14,7 +14,7 @@ from harness import Broker, args, check, finish  # noqa: E402
 import kwire  # noqa: E402
 
 # What ApiVersions must list: ApiKey -> (min, max).
-SERVED = {0: (3, 11), 1: (4, 17), 2: (1, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6),
+SERVED = {0: (0, 11), 1: (0, 17), 2: (0, 10), 3: (0, 12), 18: (0, 4), 19: (0, 7), 20: (0, 6),
           22: (0, 5), 37: (0, 3)}
 
 exe, smp = args("2")
