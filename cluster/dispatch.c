@@ -16,11 +16,24 @@ const struct sp_api_handler sp_api_handlers[] = {
     {KPROTO_API_KEY_FETCH, 0, 17, sp_api_fetch},
     {KPROTO_API_KEY_LIST_OFFSETS, 0, 10, sp_api_list_offsets},
     {KPROTO_API_KEY_METADATA, 0, 12, sp_api_metadata},
+    {KPROTO_API_KEY_OFFSET_COMMIT, 0, 9, sp_api_offset_commit},
+    {KPROTO_API_KEY_OFFSET_FETCH, 0, 9, sp_api_offset_fetch},
+    {KPROTO_API_KEY_FIND_COORDINATOR, 0, 6, sp_api_find_coordinator},
+    {KPROTO_API_KEY_JOIN_GROUP, 0, 9, sp_api_join_group},
+    {KPROTO_API_KEY_HEARTBEAT, 0, 4, sp_api_heartbeat},
+    {KPROTO_API_KEY_LEAVE_GROUP, 0, 5, sp_api_leave_group},
+    {KPROTO_API_KEY_SYNC_GROUP, 0, 5, sp_api_sync_group},
+    {KPROTO_API_KEY_DESCRIBE_GROUPS, 0, 5, sp_api_describe_groups},
+    {KPROTO_API_KEY_LIST_GROUPS, 0, 5, sp_api_list_groups},
     {KPROTO_API_KEY_API_VERSIONS, 0, 4, sp_api_versions},
     {KPROTO_API_KEY_CREATE_TOPICS, 0, 7, sp_api_create_topics},
     {KPROTO_API_KEY_DELETE_TOPICS, 0, 6, sp_api_delete_topics},
     {KPROTO_API_KEY_INIT_PRODUCER_ID, 0, 5, sp_api_init_producer_id},
     {KPROTO_API_KEY_CREATE_PARTITIONS, 0, 3, sp_api_create_partitions},
+    {KPROTO_API_KEY_DELETE_GROUPS, 0, 2, sp_api_delete_groups},
+    {KPROTO_API_KEY_OFFSET_DELETE, 0, 0, sp_api_offset_delete},
+    {KPROTO_API_KEY_CONSUMER_GROUP_HEARTBEAT, 0, 0, sp_api_consumer_group_heartbeat},
+    {KPROTO_API_KEY_CONSUMER_GROUP_DESCRIBE, 0, 0, sp_api_consumer_group_describe},
 };
 const int sp_api_handlers_count = (int)SP_ARRAY_LEN(sp_api_handlers);
 
@@ -89,12 +102,28 @@ static int16_t clamp_version(int16_t v, const struct sp_api_handler *h)
     return v < h->min_version ? h->min_version : v > h->max_version ? h->max_version : v;
 }
 
+void sp_api_on_finish(struct sp_api_call *call, struct sp_api_cleanup *c)
+{
+    c->next = call->cleanups;
+    call->cleanups = c;
+}
+
+static void run_cleanups(struct dreq *d)
+{
+    while (d->call.cleanups != NULL) {
+        struct sp_api_cleanup *c = d->call.cleanups;
+        d->call.cleanups = c->next;
+        c->fn(c);
+    }
+}
+
 /* Encodes and queues the response (or none, or closes), and lets the request go. */
 static void dreq_finish(struct dreq *d, int rc)
 {
     SP_ASSERT(rc != SP_API_PENDING);
     struct sp_net_req *req = d->req;
     if (rc == SP_API_NO_RESPONSE) {
+        run_cleanups(d);
         dreq_free(d);
         sp_net_req_done(req, NULL, false);
         return;
@@ -105,6 +134,7 @@ static void dreq_finish(struct dreq *d, int rc)
         rc = kproto_response_frame_write(&wr, d->api, d->call.version, d->hdr.CorrelationId,
                                          d->call.resp);
     }
+    run_cleanups(d);
     if (rc != 0) {
         if (rc == -EPROTO) {
             sp_log_info("%s v%d with acks=0 failed: closing the connection", d->api->name,

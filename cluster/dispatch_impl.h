@@ -30,6 +30,12 @@
 #define SP_API_PENDING     1
 #define SP_API_NO_RESPONSE 2
 
+/* Work to do once a call's response has been encoded (or dropped). */
+struct sp_api_cleanup {
+    void (*fn)(struct sp_api_cleanup *c);
+    struct sp_api_cleanup *next;
+};
+
 struct sp_api_call {
     const struct sp_dispatch_params *params;
     uint16_t listener; /* the listener the request came in on */
@@ -40,6 +46,7 @@ struct sp_api_call {
     struct sp_arena *arena;
     const struct kproto_request_header *header; /* ClientId etc. */
     sp_handle conn;                             /* the connection, on this shard */
+    struct sp_api_cleanup *cleanups;            /* dispatch.c's: sp_api_on_finish */
 };
 
 /* Fills call->resp, or goes asynchronous (see the top). */
@@ -47,6 +54,12 @@ typedef int (*sp_api_fn)(struct sp_api_call *call);
 
 /* Ends an SP_API_PENDING call: rc as a handler's return value, never SP_API_PENDING. */
 void sp_api_done(struct sp_api_call *call, int rc);
+/*
+ * Runs c->fn on this shard right after the response has been encoded
+ * (copied out of whatever it pointed to), or when the call ends without
+ * one. Latest registered runs first.
+ */
+void sp_api_on_finish(struct sp_api_call *call, struct sp_api_cleanup *c);
 
 struct sp_api_handler {
     int16_t key;
@@ -65,6 +78,20 @@ int sp_api_create_topics(struct sp_api_call *call);
 int sp_api_delete_topics(struct sp_api_call *call);
 int sp_api_init_producer_id(struct sp_api_call *call);
 int sp_api_create_partitions(struct sp_api_call *call);
+/* Consumer groups (cluster/group.h). */
+int sp_api_offset_commit(struct sp_api_call *call);
+int sp_api_offset_fetch(struct sp_api_call *call);
+int sp_api_offset_delete(struct sp_api_call *call);
+int sp_api_find_coordinator(struct sp_api_call *call);
+int sp_api_join_group(struct sp_api_call *call);
+int sp_api_heartbeat(struct sp_api_call *call);
+int sp_api_leave_group(struct sp_api_call *call);
+int sp_api_sync_group(struct sp_api_call *call);
+int sp_api_describe_groups(struct sp_api_call *call);
+int sp_api_list_groups(struct sp_api_call *call);
+int sp_api_delete_groups(struct sp_api_call *call);
+int sp_api_consumer_group_heartbeat(struct sp_api_call *call);
+int sp_api_consumer_group_describe(struct sp_api_call *call);
 
 /* The handler table, ordered by key. */
 extern const struct sp_api_handler sp_api_handlers[];

@@ -27,6 +27,7 @@
 
 #include "cluster/image.h"
 #include "cluster/part.h"
+#include "cluster/group.h"
 #include "core/log.h"
 #include "core/rx.h"
 #include "protocol/gen/kerr.h"
@@ -353,6 +354,9 @@ static void part_open(const struct sp_topic *t, int32_t index)
         }
     }
     table_add(p);
+    if (p->log != NULL && strcmp(name, SP_GROUP_TOPIC) == 0) {
+        sp_group_part_open(p);
+    }
 }
 
 void sp_part_open_pending(void)
@@ -414,6 +418,9 @@ static void part_drop(struct sp_part *p)
     p->deleted = true;
     sp_fetch_part_closing(p);
     if (p->log != NULL) {
+        if (strcmp(p->name, SP_GROUP_TOPIC) == 0) {
+            sp_group_part_close(p);
+        }
         sp_pstate_close(p, false);
     }
     sp_part_unref(p);
@@ -428,6 +435,9 @@ void sp_part_close_all(void)
                 sp_log_warn("%s: closing with %u references held", p->dir, p->refs);
             }
             if (p->log != NULL) {
+                if (strcmp(p->name, SP_GROUP_TOPIC) == 0) {
+                    sp_group_part_close(p);
+                }
                 sp_pstate_close(p, true);
                 int rc = sp_plog_close(p->log);
                 if (rc < 0) {

@@ -22,6 +22,7 @@
  *   sp_pstate_close(p, keep)  before the log closes: snapshot (keep) or drop
  *   sp_fetch_on_hw(p, hw)     the high watermark moved: wake long polls
  *   sp_fetch_part_closing(p)  the partition is going away: wake them too
+ *   sp_group_part_open/close(p)  __consumer_offsets partitions: load or drop their groups
  *
  * Threads: the owning shard only.
  */

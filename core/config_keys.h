@@ -79,4 +79,47 @@ SP_CONFIG_KEY(PRODUCER_ID_EXPIRATION_MS, "producer.id.expiration.ms", INT, "8640
 SP_CONFIG_KEY(LOG_CLEANER_DEDUPE_BUFFER_SIZE, "log.cleaner.dedupe.buffer.size", INT, "16777216",
     65536, 4294967296, "",
     "Per-shard memory of the log cleaner's key map; a larger dirty section is cleaned in passes.")
+SP_CONFIG_KEY(OFFSETS_TOPIC_NUM_PARTITIONS, "offsets.topic.num.partitions", INT, "50", 1, 10000, "",
+    "Partitions of __consumer_offsets, created when a group first needs its coordinator.")
+SP_CONFIG_KEY(OFFSETS_TOPIC_REPLICATION_FACTOR, "offsets.topic.replication.factor", INT, "-1", -1,
+    32767, "",
+    "Replication factor of __consumer_offsets; -1 means as many as the cluster has, at most 3.")
+SP_CONFIG_KEY(OFFSETS_TOPIC_SEGMENT_BYTES, "offsets.topic.segment.bytes", INT, "104857600", 1048576,
+    2147483647, "",
+    "Segment size of __consumer_offsets (kept small so that compaction keeps loading fast).")
+SP_CONFIG_KEY(OFFSETS_RETENTION_MINUTES, "offsets.retention.minutes", INT, "10080", 1, 2147483647,
+    "",
+    "Committed offsets of a group that has been empty this long (or, without a group, not committed for this long) are removed.")
+SP_CONFIG_KEY(OFFSETS_RETENTION_CHECK_INTERVAL_MS, "offsets.retention.check.interval.ms", INT,
+    "600000", 1, INT64_MAX, "",
+    "How often each coordinator looks for expired offsets.")
+SP_CONFIG_KEY(OFFSET_METADATA_MAX_BYTES, "offset.metadata.max.bytes", INT, "4096", 0, 2147483647,
+    "",
+    "Largest metadata string an offset commit may carry (OFFSET_METADATA_TOO_LARGE above).")
+SP_CONFIG_KEY(GROUP_INITIAL_REBALANCE_DELAY_MS, "group.initial.rebalance.delay.ms", INT, "3000", 0,
+    2147483647, "",
+    "How long the first rebalance of an empty classic group waits for more members to join.")
+SP_CONFIG_KEY(GROUP_MIN_SESSION_TIMEOUT_MS, "group.min.session.timeout.ms", INT, "6000", 1,
+    2147483647, "",
+    "Smallest session timeout a classic group member may ask for.")
+SP_CONFIG_KEY(GROUP_MAX_SESSION_TIMEOUT_MS, "group.max.session.timeout.ms", INT, "1800000", 1,
+    2147483647, "",
+    "Largest session timeout a classic group member may ask for.")
+SP_CONFIG_KEY(GROUP_MAX_SIZE, "group.max.size", INT, "2147483647", 1, 2147483647, "",
+    "Most members a classic group may have.")
+SP_CONFIG_KEY(GROUP_COORDINATOR_REBALANCE_PROTOCOLS, "group.coordinator.rebalance.protocols", LIST,
+    "classic,consumer", 0, 0, "",
+    "Group protocols served: classic (JoinGroup/SyncGroup) and consumer (KIP-848).")
+SP_CONFIG_KEY(GROUP_CONSUMER_SESSION_TIMEOUT_MS, "group.consumer.session.timeout.ms", INT, "45000",
+    1, 2147483647, "",
+    "Session timeout of consumer-protocol (KIP-848) members.")
+SP_CONFIG_KEY(GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS, "group.consumer.heartbeat.interval.ms", INT,
+    "5000", 1, 2147483647, "",
+    "Heartbeat interval given to consumer-protocol (KIP-848) members.")
+SP_CONFIG_KEY(GROUP_CONSUMER_MAX_SIZE, "group.consumer.max.size", INT, "2147483647", 1,
+    2147483647, "",
+    "Most members a consumer-protocol (KIP-848) group may have.")
+SP_CONFIG_KEY(GROUP_CONSUMER_ASSIGNORS, "group.consumer.assignors", LIST, "uniform,range", 0, 0,
+    "",
+    "Server-side assignors of consumer-protocol groups; the first is the default.")
 /* clang-format on */

@@ -107,16 +107,29 @@ static inline bool kproto_uuid_is_zero(const struct sp_uuid *u)
 
 /* ---- headers ---- */
 
-#define KPROTO_API_KEY_PRODUCE             0
-#define KPROTO_API_KEY_FETCH               1
-#define KPROTO_API_KEY_LIST_OFFSETS        2
-#define KPROTO_API_KEY_METADATA            3
-#define KPROTO_API_KEY_CONTROLLED_SHUTDOWN 7
-#define KPROTO_API_KEY_API_VERSIONS        18
-#define KPROTO_API_KEY_CREATE_TOPICS       19
-#define KPROTO_API_KEY_DELETE_TOPICS       20
-#define KPROTO_API_KEY_INIT_PRODUCER_ID    22
-#define KPROTO_API_KEY_CREATE_PARTITIONS   37
+#define KPROTO_API_KEY_PRODUCE                  0
+#define KPROTO_API_KEY_FETCH                    1
+#define KPROTO_API_KEY_LIST_OFFSETS             2
+#define KPROTO_API_KEY_METADATA                 3
+#define KPROTO_API_KEY_CONTROLLED_SHUTDOWN      7
+#define KPROTO_API_KEY_OFFSET_COMMIT            8
+#define KPROTO_API_KEY_OFFSET_FETCH             9
+#define KPROTO_API_KEY_FIND_COORDINATOR         10
+#define KPROTO_API_KEY_JOIN_GROUP               11
+#define KPROTO_API_KEY_HEARTBEAT                12
+#define KPROTO_API_KEY_LEAVE_GROUP              13
+#define KPROTO_API_KEY_SYNC_GROUP               14
+#define KPROTO_API_KEY_DESCRIBE_GROUPS          15
+#define KPROTO_API_KEY_LIST_GROUPS              16
+#define KPROTO_API_KEY_API_VERSIONS             18
+#define KPROTO_API_KEY_CREATE_TOPICS            19
+#define KPROTO_API_KEY_DELETE_TOPICS            20
+#define KPROTO_API_KEY_INIT_PRODUCER_ID         22
+#define KPROTO_API_KEY_CREATE_PARTITIONS        37
+#define KPROTO_API_KEY_DELETE_GROUPS            42
+#define KPROTO_API_KEY_OFFSET_DELETE            47
+#define KPROTO_API_KEY_CONSUMER_GROUP_HEARTBEAT 68
+#define KPROTO_API_KEY_CONSUMER_GROUP_DESCRIBE  69
 
 /* Request header version (0, 1 or 2) for a request of this key and version:
  * 2 for flexible versions (including versions above the highest known, as
