@@ -306,12 +306,18 @@ static void part_on_hw(void *ctx, struct sp_plog *log, int64_t hw)
     sp_fetch_on_hw(ctx, hw);
 }
 
+/* The log settings of p's topic config, over the broker's defaults. */
+static void part_plog_options(const struct sp_part *p, struct sp_plog_options *o)
+{
+    sp_plog_options_init(o, sp_image_broker_config());
+    sp_topic_cfg_plog_options(&p->cfg, o);
+}
+
 static int part_open_log(struct sp_part *p)
 {
     struct sp_plog_open_params op = {.dir = p->dir, .on_hw = part_on_hw, .on_hw_ctx = p};
     memcpy(op.topic_id, p->topic_id, 16);
-    sp_plog_options_init(&op.opts, sp_image_broker_config());
-    sp_topic_cfg_plog_options(&p->cfg, &op.opts);
+    part_plog_options(p, &op.opts);
     int rc = sp_plog_open(pt.st, &op, &p->log);
     if (rc == -ESTALE) {
         /* A deleted topic of the same name left its directory (a stop came first). */
@@ -499,6 +505,11 @@ static void obs_topic_config(void *ctx, const struct sp_topic *t)
         struct sp_part *p = is_mine(t, i) ? sp_part_get(t->id, i) : NULL;
         if (p != NULL) {
             p->cfg = t->cfg;
+            if (p->log != NULL) {
+                struct sp_plog_options o;
+                part_plog_options(p, &o);
+                sp_plog_set_options(p->log, &o);
+            }
         }
     }
 }

@@ -528,6 +528,13 @@ void sp_plog_set_leader_epoch(struct sp_plog *log, int32_t epoch)
     log->epoch = epoch;
 }
 
+void sp_plog_set_options(struct sp_plog *log, const struct sp_plog_options *o)
+{
+    bool hw_external = log->opts.hw_external;
+    log->opts = *o;
+    log->opts.hw_external = hw_external;
+}
+
 int sp_plog_epoch_end_offset(const struct sp_plog *log, int32_t epoch, int32_t *epoch_out,
                              int64_t *end_offset_out)
 {

@@ -201,6 +201,12 @@ int sp_plog_append_replica(struct sp_plog *log, struct sp_plog_append *a, const 
 
 /* Sets the leader epoch stamped on producer batches from now on. */
 void sp_plog_set_leader_epoch(struct sp_plog *log, int32_t epoch);
+/*
+ * A topic config change: appends, rolls, retention and cleaning passes
+ * use o from now on (nothing already written is rewritten). hw_external
+ * is fixed at open and kept.
+ */
+void sp_plog_set_options(struct sp_plog *log, const struct sp_plog_options *o);
 
 enum sp_plog_isolation {
     SP_PLOG_READ_HW = 0,  /* consumers: up to the high watermark */

@@ -336,8 +336,10 @@ static void test_time_retention(void)
     CHECK_EQ_INT(read_all(&e, log, start, 1 + (uint64_t)start, 1000), 200 - start);
     CHECK_EQ_INT(read_sync(&e, log, &t, start - 1, 1000, SP_PLOG_READ_HW), -ERANGE);
     /* Size: keep at most ~20 KiB. */
-    log->opts.retention_ms = -1;
-    log->opts.retention_bytes = 20 << 10;
+    struct sp_plog_options live = o;
+    live.retention_ms = -1;
+    live.retention_bytes = 20 << 10;
+    sp_plog_set_options(log, &live);
     while (sp_plog_retention_run(log, 0) > 0) {
         while (!st_log_idle(log)) {
             env_tick(&e);
@@ -352,7 +354,8 @@ static void test_time_retention(void)
     CHECK_EQ_INT(sp_plog_delete_records(log, 190), 0);
     CHECK_EQ_INT(sp_plog_start_offset(log), 190);
     CHECK_EQ_INT(read_sync(&e, log, &t, 189, 1000, SP_PLOG_READ_HW), -ERANGE);
-    log->opts.retention_bytes = -1;
+    live.retention_bytes = -1;
+    sp_plog_set_options(log, &live);
     while (sp_plog_retention_run(log, 0) > 0) {
         while (!st_log_idle(log)) {
             env_tick(&e);
