@@ -1,5 +1,5 @@
 /*
- * cluster/api_fetch.c: Fetch v4-17, with long polls woken by appends and
+ * cluster/api_fetch.c: Fetch v0-17, with long polls woken by appends and
  * incremental fetch sessions (cluster/fetch_session.h).
  *
  * One fetch is a `struct fx`, allocated on the connection's shard S, that
@@ -48,6 +48,22 @@
  * FETCH_RESPONSE_BYTES_MAX, since the response is encoded in the request's
  * arena.
  *
+ * Old versions (v0-3) get message sets, down-converted from the stored v2
+ * batches when the response is filled: on S, into the request's arena, from
+ * the reads still lent (magic 0 for v0-1, magic 1 for v2-3; uncompressed;
+ * headers dropped, control batches left out, records before the fetch
+ * offset skipped, as Kafka converts). The converted messages obey the byte
+ * limits by their own sizes: whole messages within min(PartitionMaxBytes,
+ * what is left of MaxBytes), and the first message of the response however
+ * large (v3, KIP-74); v0-2 have no MaxBytes, so the 2 MiB cap stands in for
+ * it, and each partition may give its first message past PartitionMaxBytes
+ * while that cap has room, where Kafka would send a partial message. A
+ * compressed batch is decompressed into a scratch arena freed right after.
+ *
+ * Below v10 a client may not know zstd (KIP-110): a partition's data stops
+ * before its first zstd batch, and a partition whose data starts with one
+ * answers UNSUPPORTED_COMPRESSION_TYPE.
+ *
  * Threads: sp_api_fetch, the round/gather/answer steps and the timer on
  * the connection's shard; owner_* on the owning shards; sp_fetch_on_hw and
  * sp_fetch_part_closing on the partition's shard.
@@ -65,12 +81,17 @@
 #include "core/rx.h"
 #include "core/xq.h"
 #include "protocol/batch.h"
+#include "protocol/compress.h"
+#include "protocol/msgset.h"
 
 #define FETCH_WAITING_MAX        16384      /* fetches that may wait at once, per shard */
 #define FETCH_WAITERS_MAX        65536      /* waiter records per owning shard */
 #define FETCH_RESPONSE_BYTES_MAX (2u << 20) /* the arena holds the encoded response */
 #define FETCH_NO_OWNER           UINT16_MAX
 #define FETCH_TICK_MS            1000 /* a waiting fetch looks for a shutdown this often */
+#define FETCH_MSGSET_VERSION_MAX 3    /* v0-3 answer message sets (magic 0, then 1 from v2) */
+#define FETCH_ZSTD_VERSION_MIN   10   /* older clients may not read zstd batches */
+#define FETCH_INFLATE_BYTES_MAX  (64u << 20) /* one batch's records, decompressed to convert */
 
 enum fx_phase { FX_READING, FX_RELEASING, FX_WAITING, FX_ANSWERED };
 
@@ -95,6 +116,7 @@ struct fx_item {
     struct sp_part *part; /* referenced from the read to the release */
     struct sp_plog_read read;
     /* On S after the gather. */
+    uint32_t usable; /* bytes of `read` a client of this version may get */
     struct sp_slice records;
 };
 
@@ -434,6 +456,38 @@ static size_t trim_batches(struct sp_slice rec, size_t limit)
     return keep;
 }
 
+/* The bytes of rec before its first zstd batch (all of them when there is none). */
+static size_t before_zstd(struct sp_slice rec)
+{
+    size_t at = 0;
+    while (at < rec.len) {
+        struct sp_batch_header h;
+        size_t b = sp_batch_size(rec.ptr + at, rec.len - at);
+        if (b == 0 || b > rec.len - at || sp_batch_header_parse(rec.ptr + at, b, &h) < 0) {
+            return rec.len; /* not ours to judge here: passed on as read */
+        }
+        if ((h.attributes & SP_BATCH_ATTR_CODEC_MASK) == SP_CODEC_ZSTD) {
+            return at;
+        }
+        at += b;
+    }
+    return at;
+}
+
+/* What of its read the item's client may get (see zstd at the top); may set its error. */
+static void item_usable(const struct fx *fx, struct fx_item *it)
+{
+    it->usable = it->read.len;
+    if (fx->version >= FETCH_ZSTD_VERSION_MIN) {
+        return;
+    }
+    it->usable = (uint32_t)before_zstd(sp_slice_make(it->read.data, it->read.len));
+    if (it->usable == 0) {
+        it->error = KERR_UNSUPPORTED_COMPRESSION_TYPE;
+        it->hw = it->lso = it->log_start = -1;
+    }
+}
+
 /* Applies the byte limits in request order (see the top); returns the bytes kept. */
 static size_t fx_trim(struct fx *fx)
 {
@@ -442,10 +496,15 @@ static size_t fx_trim(struct fx *fx)
     for (uint32_t i = 0; i < fx->nitems; i++) {
         struct fx_item *it = &fx->items[i];
         it->records = sp_slice_make(empty_records, 0);
+        it->usable = 0;
         if (it->error != 0 || !it->lent || it->read.len == 0) {
             continue;
         }
-        struct sp_slice rec = sp_slice_make(it->read.data, it->read.len);
+        item_usable(fx, it);
+        if (it->error != 0) {
+            continue;
+        }
+        struct sp_slice rec = sp_slice_make(it->read.data, it->usable);
         size_t keep = rec.len;
         if (!first) {
             size_t left = fx->max_bytes > total ? fx->max_bytes - total : 0;
@@ -458,6 +517,157 @@ static size_t fx_trim(struct fx *fx)
         }
     }
     return total;
+}
+
+/* ---- Old versions: message sets ---------------------------------------- */
+
+/*
+ * One partition's message set as it is built, in the request's arena:
+ *
+ *   buf [ msg | msg | ... |      free      ]
+ *       0              len              cap
+ *
+ * buf is the arena's newest allocation while the partition converts (the
+ * scratch arena is another), so it grows in place.
+ */
+struct msgset_out {
+    struct sp_arena *arena;
+    int8_t magic;
+    int64_t from;       /* the fetch offset: earlier records are skipped */
+    size_t limit;       /* bytes for the partition's messages */
+    size_t first_limit; /* ... when it has none yet */
+    uint8_t *buf;
+    size_t len, cap;
+};
+
+/* Room for need more bytes; 0 or -ENOMEM. */
+static int msgset_reserve(struct msgset_out *o, size_t need)
+{
+    if (o->cap - o->len >= need) {
+        return 0;
+    }
+    /* Doubling, but never past what the limits let the set reach. */
+    size_t cap = SP_MAX(SP_MAX(o->cap * 2, o->len + need), (size_t)4096);
+    cap = SP_MIN(cap, SP_MAX(o->len + need, o->limit));
+    uint8_t *b = o->buf == NULL ? sp_arena_alloc(o->arena, cap)
+                                : sp_arena_grow(o->arena, o->buf, o->cap, cap);
+    if (b == NULL) {
+        return -ENOMEM;
+    }
+    o->buf = b;
+    o->cap = cap;
+    return 0;
+}
+
+/* Appends r as one message; 1 when it does not fit (the set is full), 0, or -errno. */
+static int msgset_add(struct msgset_out *o, const struct sp_batch_header *h,
+                      const struct sp_record *r)
+{
+    bool log_append = (h->attributes & SP_BATCH_ATTR_LOG_APPEND_TIME) != 0;
+    size_t size = (o->magic == 1 ? SP_MSG_V1_HEADER_BYTES : SP_MSG_V0_HEADER_BYTES) +
+                  (r->key.ptr != NULL ? r->key.len : 0) + (r->value.ptr != NULL ? r->value.len : 0);
+    if (o->len + size > (o->len == 0 ? o->first_limit : o->limit)) {
+        return 1;
+    }
+    int rc = msgset_reserve(o, size);
+    if (rc < 0) {
+        return rc;
+    }
+    /* Magic 1 carries the timestamp type; a log-append-time batch's time is its max timestamp. */
+    int8_t attrs = (int8_t)(o->magic == 1 && log_append ? SP_BATCH_ATTR_LOG_APPEND_TIME : 0);
+    int n = sp_msgset_append(o->buf + o->len, o->cap - o->len, o->magic, attrs, r->offset,
+                             log_append ? h->max_timestamp : r->timestamp, r->key, r->value);
+    if (n < 0) {
+        return n;
+    }
+    SP_ASSERT_HOT((size_t)n == size);
+    o->len += (size_t)n;
+    return 0;
+}
+
+/* Converts the batch at buf (size bytes); 1 when the set is full, 0, or -errno. */
+static int msgset_add_batch(struct msgset_out *o, const uint8_t *buf, size_t size,
+                            struct sp_arena *scratch)
+{
+    struct sp_batch_header h;
+    int rc = sp_batch_validate(buf, size, &h);
+    if (rc < 0) {
+        return rc;
+    }
+    if (sp_batch_is_control(&h) || h.base_offset + h.last_offset_delta < o->from) {
+        return 0;
+    }
+    struct sp_slice recs;
+    rc = sp_batch_records_decompress(buf, &h, scratch, FETCH_INFLATE_BYTES_MAX, &recs);
+    struct sp_record_iter iter;
+    struct sp_record r;
+    if (rc == 0) {
+        sp_record_iter_init(&iter, &h, recs);
+    }
+    while (rc == 0 && (rc = sp_record_iter_next(&iter, &r)) == 1) {
+        rc = r.offset < o->from ? 0 : msgset_add(o, &h, &r);
+    }
+    sp_arena_reset(scratch);
+    return rc;
+}
+
+/* The message set of the whole batches in data; 0 or -errno when nothing came of them. */
+static int msgset_convert(struct msgset_out *o, struct sp_slice data, struct sp_arena *scratch)
+{
+    size_t at = 0;
+    while (at < data.len) {
+        size_t b = sp_batch_size(data.ptr + at, data.len - at);
+        int rc =
+            b == 0 || b > data.len - at ? -EBADMSG : msgset_add_batch(o, data.ptr + at, b, scratch);
+        if (rc == 1) {
+            break;
+        }
+        if (rc < 0) {
+            /* Give what converted before the fault; the next fetch starts at it. */
+            return o->len > 0 ? 0 : rc;
+        }
+        at += b;
+    }
+    return 0;
+}
+
+/* Down-converts every partition's data for a v0-3 client (see the top). */
+static void fx_to_msgsets(struct fx *fx, struct sp_arena *arena)
+{
+    struct sp_arena scratch;
+    sp_arena_init(&scratch, NULL, 0, FETCH_INFLATE_BYTES_MAX + 4096);
+    sp_arena_set_budget(&scratch, sp_rx_mem());
+    size_t total = 0;
+    for (uint32_t i = 0; i < fx->nitems; i++) {
+        struct fx_item *it = &fx->items[i];
+        it->records = sp_slice_make(empty_records, 0);
+        if (it->error != 0 || !it->lent || it->usable == 0) {
+            continue;
+        }
+        size_t left = fx->max_bytes > total ? fx->max_bytes - total : 0;
+        struct msgset_out o = {
+            .arena = arena,
+            .magic = (int8_t)(fx->version >= 2 ? 1 : 0),
+            .from = it->offset,
+            .limit = SP_MIN(left, (size_t)it->max_bytes),
+            /* v3: KIP-74's first message of the response; v0-2: see the top. */
+            .first_limit = total == 0         ? SIZE_MAX
+                           : fx->version >= 3 ? SP_MIN(left, (size_t)it->max_bytes)
+                                              : left,
+        };
+        int rc = msgset_convert(&o, sp_slice_make(it->read.data, it->usable), &scratch);
+        if (rc < 0) {
+            it->error = rc == -EBADMSG    ? KERR_CORRUPT_MESSAGE
+                        : rc == -EMSGSIZE ? KERR_MESSAGE_TOO_LARGE
+                                          : KERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        if (o.len > 0) {
+            it->records = sp_slice_make(o.buf, o.len);
+            total += o.len;
+        }
+    }
+    sp_arena_destroy(&scratch);
 }
 
 static bool fx_same_topic(const struct fx_item *a, const struct fx_item *b)
@@ -488,6 +698,9 @@ static void part_fill(const struct fx *fx, const struct fx_item *it,
 static int fx_fill(struct fx *fx, struct sp_api_call *call)
 {
     struct kproto_fetch_response *resp = call->resp;
+    if (fx->version <= FETCH_MSGSET_VERSION_MAX) {
+        fx_to_msgsets(fx, call->arena);
+    }
     resp->ErrorCode = 0;
     resp->SessionId = fx->sess.session_id;
     struct sp_fetch_sess *s =
