@@ -1,5 +1,5 @@
 /*
- * cluster/api_list_offsets.c: ListOffsets v1-10.
+ * cluster/api_list_offsets.c: ListOffsets v0-10.
  *
  * Each partition is answered on its owning shard; the request's partitions
  * are grouped per owner and each owner gets one cross-core message that it
@@ -26,6 +26,20 @@
  *
  * Each answer carries the leader epoch: the partition's for -1/-2/-4, the
  * batch's for answers found in a batch.
+ *
+ * v0 answers a list of at most MaxNumOffsets offsets, largest first, where
+ * Kafka lists the log end and the base offsets of the segments written
+ * before the time asked. Spindle keeps no segment times, so it answers as
+ * for a log of one segment starting at the log start, with the split point
+ * of a time lookup standing for a segment boundary:
+ *
+ *   -1   [high watermark, log start]
+ *   -2   [log start]
+ *   t    [first offset whose record time is >= t (the high watermark when
+ *        none is), log start]
+ *
+ * the log start only when it is smaller than the first entry and two are
+ * asked for. Other negative times find nothing (an empty list).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,6 +61,7 @@
 #define LO_TS_MAX            (-3)
 #define LO_TS_EARLIEST_LOCAL (-4)
 #define LO_TS_LATEST_TIERED  (-5)
+#define LO_OLD_OFFSETS_MAX   2 /* v0: the longest list answered (see the top) */
 
 enum lo_state { LO_TIME, LO_TIME_BATCH, LO_SCAN, LO_SCAN_BATCH };
 
@@ -59,6 +74,7 @@ struct lo_item {
     int32_t partition;
     int32_t leader_epoch; /* CurrentLeaderEpoch asked; -1 unchecked */
     int64_t timestamp;
+    int32_t max_num; /* v0: MaxNumOffsets */
     uint16_t owner;
     /* Answer. */
     int16_t error;
@@ -69,6 +85,7 @@ struct lo_item {
     uint8_t state;
     struct sp_part *part;
     int64_t hw;
+    int64_t log_start; /* v0's answers */
     int64_t best_ts;
     int64_t best_base;
     struct sp_plog_read r;
@@ -269,6 +286,11 @@ static int lo_item_start(struct lo_item *it)
     it->epoch = p->leader_epoch;
     it->ts = -1;
     it->hw = sp_plog_high_watermark(p->log);
+    it->log_start = sp_plog_start_offset(p->log);
+    if (it->lo->call->version == 0 && it->timestamp < LO_TS_EARLIEST) {
+        lo_not_found(it); /* v0 knows only -1 and -2 */
+        return 0;
+    }
     switch (it->timestamp) {
     case LO_TS_LATEST:
         it->offset = it->hw; /* the last stable offset too, for read_committed */
@@ -318,6 +340,31 @@ static void lo_owner_run(struct sp_xq_msg *m)
 
 /* ---- Connection side --------------------------------------------------- */
 
+/* v0's OldStyleOffsets of an answered item (see the top); 0 or -ENOMEM. */
+static int lo_old_style(const struct lo_item *it, struct sp_arena *arena,
+                        struct kproto_list_offsets_response_list_offsets_partition_response *pr)
+{
+    int64_t first = it->offset;
+    if (it->timestamp >= 0 && it->offset < 0) {
+        first = it->hw; /* every record is older than the time asked */
+    }
+    if (first < 0 || it->max_num <= 0) {
+        return 0;
+    }
+    int64_t *offsets = sp_arena_alloc(arena, LO_OLD_OFFSETS_MAX * sizeof(*offsets));
+    if (offsets == NULL) {
+        return -ENOMEM;
+    }
+    int32_t n = 0;
+    offsets[n++] = first;
+    if (it->max_num >= 2 && it->log_start < first) {
+        offsets[n++] = it->log_start;
+    }
+    pr->OldStyleOffsets = offsets;
+    pr->OldStyleOffsets_count = n;
+    return 0;
+}
+
 static int lo_fill(struct lo *lo)
 {
     struct sp_api_call *call = lo->call;
@@ -338,14 +385,18 @@ static int lo_fill(struct lo *lo)
         for (int32_t j = 0; j < t->Partitions_count && k < lo->nitems; j++, k++) {
             const struct lo_item *it = &lo->items[k];
             bool ok = it->error == 0;
+            bool v0 = call->version == 0;
+            /* Fields a version lacks must keep their defaults. */
             pr[k] = (struct kproto_list_offsets_response_list_offsets_partition_response){
                 .PartitionIndex = it->partition,
                 .ErrorCode = it->error,
-                .Timestamp = ok ? it->ts : -1,
-                .Offset = ok ? it->offset : -1,
-                /* Not in the response before v4, where it must keep its default. */
+                .Timestamp = ok && !v0 ? it->ts : -1,
+                .Offset = ok && !v0 ? it->offset : -1,
                 .LeaderEpoch = ok && call->version >= 4 ? it->epoch : -1,
             };
+            if (ok && v0 && lo_old_style(it, call->arena, &pr[k]) < 0) {
+                return -ENOMEM;
+            }
             tr[i].Partitions_count++;
         }
     }
@@ -488,7 +539,8 @@ int sp_api_list_offsets(struct sp_api_call *call)
                                         .name = t->Name,
                                         .partition = rp->PartitionIndex,
                                         .leader_epoch = rp->CurrentLeaderEpoch,
-                                        .timestamp = rp->Timestamp};
+                                        .timestamp = rp->Timestamp,
+                                        .max_num = rp->MaxNumOffsets};
         }
     }
     if (call->version >= 2 && lo_mark_duplicates(lo, call->arena) < 0) {
