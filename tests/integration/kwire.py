@@ -722,3 +722,126 @@ def parse_delete_topics(frame, v):
         r.tags(flex)
         out.append(t)
     return out
+
+
+# ---- legacy fetch (message sets) ----
+
+def batch_v2_headers(records, codec=0, attrs=0, base_ts=None, max_ts=None):
+    """A v2 batch whose records carry headers. records: [(key, value, timestamp,
+    [(header key bytes, header value bytes or None)])]."""
+    base_ts = records[0][2] if base_ts is None else base_ts
+    body = b""
+    for i, (key, value, ts, headers) in enumerate(records):
+        r = b"\x00" + zz_varint(ts - base_ts) + zz_varint(i)
+        r += zz_varint(-1) if key is None else zz_varint(len(key)) + key
+        r += zz_varint(-1) if value is None else zz_varint(len(value)) + value
+        r += zz_varint(len(headers))
+        for hk, hv in headers:
+            r += zz_varint(len(hk)) + hk
+            r += zz_varint(-1) if hv is None else zz_varint(len(hv)) + hv
+        body += zz_varint(len(r)) + r
+    body = _compress(codec, body)
+    max_ts = max(r[2] for r in records) if max_ts is None else max_ts
+    after_crc = struct.pack(">hiqqqhii", codec | attrs, len(records) - 1, base_ts, max_ts,
+                            -1, -1, -1, len(records)) + body
+    rest = struct.pack(">ibI", -1, 2, crc32c(after_crc)) + after_crc
+    return struct.pack(">qi", 0, len(rest)) + rest
+
+
+def fetch_request_legacy(corr, version, topics, max_wait=0, min_bytes=1, max_bytes=0x7FFFFFFF):
+    """Fetch v0-3. topics: [(name, [(partition, offset, partition_max_bytes)])];
+    max_bytes is sent from v3 only."""
+    body = struct.pack(">iii", -1, max_wait, min_bytes)
+    if version >= 3:
+        body += struct.pack(">i", max_bytes)
+    body += _arr(topics, False)
+    for name, parts in topics:
+        body += _s(name, False) + _arr(parts, False)
+        for p, off, pmb in parts:
+            body += struct.pack(">iqi", p, off, pmb)
+    return request(1, version, corr, body)
+
+
+def parse_fetch_legacy(frame, version):
+    """Fetch v0-3: {"throttle", "topics": [(name, [{"partition", "error", "hw",
+    "records"}])], "rest": bytes left over (must be none)}."""
+    r = _answer(frame, False, False)
+    out = {"throttle": r.i32() if version >= 1 else 0}
+    topics = []
+    for _ in range(r.array_len(False)):
+        name = r.string(False)
+        parts = []
+        for _ in range(r.array_len(False)):
+            p = {"partition": r.i32(), "error": r.i16(), "hw": r.i64()}
+            p["records"] = r.bytes_(False)
+            parts.append(p)
+        topics.append((name, parts))
+    out["topics"] = topics
+    out["rest"] = len(frame) - r.pos
+    return out
+
+
+def parse_message_set(data, allow_partial=True):
+    """The messages (magic 0/1) of a message set as dicts: offset, magic,
+    attributes, timestamp (None for magic 0), key, value, crc_ok (CRC-32 over
+    magic..value); compressed wrappers are opened (their inner messages get
+    "wrapper": the wrapper's offset). A partial message at the end is dropped
+    when allow_partial, else a ValueError."""
+    import zlib
+    out = []
+    pos = 0
+    while pos < len(data):
+        if pos + 12 > len(data):
+            if allow_partial:
+                break
+            raise ValueError("partial message header at %d" % pos)
+        off, size = struct.unpack(">qi", data[pos:pos + 12])
+        if pos + 12 + size > len(data):
+            if allow_partial:
+                break
+            raise ValueError("partial message at %d" % pos)
+        body = data[pos + 12:pos + 12 + size]
+        (crc,) = struct.unpack(">I", body[:4])
+        r = Reader(body, 4)
+        m = {"offset": off, "size": 12 + size, "crc_ok": zlib.crc32(body[4:]) & 0xFFFFFFFF == crc}
+        m["magic"], m["attributes"] = r.i8(), r.i8()
+        m["timestamp"] = r.i64() if m["magic"] == 1 else None
+        kl = r.i32()
+        m["key"] = r.take(kl) if kl >= 0 else None
+        vl = r.i32()
+        m["value"] = r.take(vl) if vl >= 0 else None
+        m["trailing"] = len(body) - r.pos
+        codec = m["attributes"] & 7
+        if codec != 0:
+            for inner in parse_message_set(_decompress(codec, m["value"]), False):
+                inner["wrapper"] = off
+                out.append(inner)
+        else:
+            out.append(m)
+        pos += 12 + size
+    return out
+
+
+def list_offsets_v0_request(corr, version, topics):
+    """ListOffsets v0. topics: [(name, [(partition, timestamp, max_num_offsets)])]."""
+    body = struct.pack(">i", -1) + _arr(topics, False)
+    for name, parts in topics:
+        body += _s(name, False) + _arr(parts, False)
+        for p, ts, n in parts:
+            body += struct.pack(">iqi", p, ts, n)
+    return request(2, version, corr, body)
+
+
+def parse_list_offsets_v0(frame, version):
+    """[((topic, partition), (error, [offsets]))], and nothing left over."""
+    r = _answer(frame, False, False)
+    out = []
+    for _ in range(r.array_len(False)):
+        name = r.string(False)
+        for _ in range(r.array_len(False)):
+            p, err = r.i32(), r.i16()
+            offsets = [r.i64() for _ in range(r.array_len(False))]
+            out.append(((name, p), (err, offsets)))
+    if r.pos != len(frame):
+        raise ValueError("%d bytes left over" % (len(frame) - r.pos))
+    return out
