@@ -1,5 +1,10 @@
 /*
- * cluster/api_produce.c: Produce (v3-11) and InitProducerId (v0-5).
+ * cluster/api_produce.c: Produce (v0-11) and InitProducerId (v0-5).
+ *
+ * Produce v0-2 carry message sets of magic 0/1 from old clients; the
+ * owner converts each to one v2 batch as it validates it (produce_batch.c),
+ * so everything past validation, this file included, sees v2 batches only.
+ * Those batches have no producer id: no idempotence check applies.
  *
  * Produce fans a request out to the shards that own its partitions and
  * gathers the answers on the connection's shard:

@@ -20,6 +20,10 @@
 #define SP_PRODUCE_MESSAGE_BYTES 160
 /* Decompressed records a recompressed batch may expand to. */
 #define SP_PRODUCE_DECOMPRESS_MAX (64u << 20)
+/* Decompressed bytes a magic 0/1 wrapper (Produce v0-2) may expand to:
+ * less than a v2 batch's, as converting one needs several times that
+ * (see produce_batch.c). */
+#define SP_PRODUCE_LEGACY_DECOMPRESS_MAX (16u << 20)
 
 struct pr_job;
 struct sp_part;
@@ -55,9 +59,12 @@ struct sp_produce_part {
  * transactional bits) against p's config at broker time now_ms, and sets
  * pp->data/len to what to append: the records themselves, or a batch
  * rebuilt in pp->owned (recompressed to the topic's compression.type,
- * stamped with the log append time). Also sets pp->h and, for
+ * stamped with the log append time). Below Produce v3 the records may be
+ * a message set of magic 0 or 1: it is checked as Kafka checks one and
+ * converted to one v2 batch in pp->owned. Also sets pp->h and, for
  * LogAppendTime topics, pp->log_append_time_ms. Returns 0 or a Kafka error
- * code with the reason in pp->message.
+ * code with the reason in pp->message. Runs on p's shard; what it
+ * allocates is the heap's (pp->owned).
  */
 int16_t sp_produce_validate(struct sp_produce_part *pp, const struct sp_part *p, int16_t version,
                             int64_t now_ms);

@@ -29,6 +29,32 @@
  * max timestamp with the timestamp-type bit set, and a new CRC. Either way
  * the new batch is the owner shard's memory (pp->owned): the request's
  * bytes are never written.
+ *
+ * Produce v0-2 carry message sets of magic 0 or 1 (protocol/msgset.h);
+ * a magic 2 batch there takes the path above, as Kafka takes it. A
+ * message set becomes one v2 batch: its messages, or a compressed
+ * wrapper's inner messages, become the records in order, with the
+ * offsets the log assigns, their own timestamps (none for magic 0), no
+ * producer id, in the wrapper's codec when compression.type is
+ * "producer" (uncompressed for plain messages), else the topic's codec.
+ * Its checks, in Kafka's order where Kafka has one:
+ *
+ *   no message                                INVALID_RECORD
+ *   truncated, below a message's size, bad
+ *   CRC, unknown magic or codec, undecodable  CORRUPT_MESSAGE
+ *   magics mixed, a wrapper not alone, inside
+ *   a wrapper, empty, null or zstd, a bad
+ *   magic 1 wrapper offset                    INVALID_RECORD
+ *   a message larger than max.message.bytes,
+ *   or a wrapper expanding too far            MESSAGE_TOO_LARGE
+ *   a record without a key (compacted topic)  INVALID_RECORD
+ *   CreateTime outside the allowed skew, or a
+ *   log append time type from the producer    INVALID_TIMESTAMP
+ *   the v2 batch larger than max.message.bytes MESSAGE_TOO_LARGE
+ *   ... or than segment.bytes                 RECORD_LIST_TOO_LARGE
+ *
+ * Kafka ignores a partial message at the end of a set (it trims it); a
+ * producer that sends one has a bug, so it is refused here instead.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -40,6 +66,7 @@
 #include "cluster/produce.h"
 #include "protocol/compress.h"
 #include "protocol/crc32c.h"
+#include "protocol/msgset.h"
 #include "protocol/gen/kerr.h"
 #include "protocol/wire.h"
 
@@ -317,10 +344,165 @@ static int16_t rebuild(struct sp_produce_part *pp, const struct sp_topic_cfg *c,
     return 0;
 }
 
+/* ---- message sets (magic 0 and 1) from Produce v0-2 ---- */
+
+static bool is_msgset(const struct sp_produce_part *pp, int16_t version)
+{
+    const uint8_t *buf = pp->records.ptr;
+    return version < 3 && buf != NULL && pp->records.len > SP_BATCH_MAGIC_OFFSET &&
+           buf[SP_BATCH_MAGIC_OFFSET] < SP_BATCH_MAGIC;
+}
+
+/* The error for sp_msgset_open's refusal rc. */
+static int16_t msgset_fail(struct sp_produce_part *pp, int rc, const char *why, size_t max_out)
+{
+    switch (rc) {
+    case -EINVAL:
+    case -EPROTO:
+        return fail(pp, KERR_INVALID_RECORD, "%s", why);
+    case -EMSGSIZE:
+        return fail(pp, KERR_MESSAGE_TOO_LARGE, "a compressed message expands past %zu bytes",
+                    max_out);
+    case -ENOMEM:
+        return fail(pp, KERR_KAFKA_STORAGE_ERROR, "out of memory");
+    default:
+        return fail(pp, KERR_CORRUPT_MESSAGE, "%s", why);
+    }
+}
+
+/* The opened set's records against the topic: sizes, keys, timestamps. */
+static int16_t msgset_check(struct sp_produce_part *pp, const struct sp_topic_cfg *c,
+                            const struct sp_msgset_recs *o, int64_t now_ms)
+{
+    if (o->entry_bytes_max > (size_t)c->max_message_bytes) {
+        return fail(pp, KERR_MESSAGE_TOO_LARGE,
+                    "message of %zu bytes is larger than max.message.bytes (%d)",
+                    o->entry_bytes_max, c->max_message_bytes);
+    }
+    if (o->n > INT32_MAX) {
+        return fail(pp, KERR_INVALID_RECORD, "too many messages for one batch");
+    }
+    for (size_t i = 0; i < o->n; i++) {
+        const struct sp_record_in *r = &o->recs[i];
+        if (c->cleanup_compact && r->key.ptr == NULL) {
+            return fail(pp, KERR_INVALID_RECORD,
+                        "a compacted topic cannot accept a message without a key");
+        }
+        if (!c->timestamp_log_append && !timestamp_ok(r->timestamp, now_ms, c)) {
+            return timestamp_fail(pp, r->timestamp, now_ms);
+        }
+    }
+    /* Kafka refuses a producer's log append time type, but lets it pass
+     * with a timestamp on a CreateTime topic (the timestamp is checked). */
+    if (c->timestamp_log_append ? o->log_append_time > 0 : o->log_append_time_no_ts > 0) {
+        return fail(pp, KERR_INVALID_TIMESTAMP,
+                    "producers may not set the log append time type on messages");
+    }
+    return 0;
+}
+
+/* Encodes the records in codec target into pp->owned: the batch to append. */
+static int16_t msgset_build(struct sp_produce_part *pp, const struct sp_topic_cfg *c,
+                            const struct sp_msgset_recs *o, enum sp_codec target,
+                            struct sp_arena *a, int64_t now_ms)
+{
+    size_t bound = sp_batch_build_bound(o->recs, o->n);
+    uint8_t *raw = sp_arena_alloc(a, bound);
+    int len = raw != NULL ? sp_records_encode(raw, bound, o->recs, o->n) : -ENOMEM;
+    size_t cap = SP_BATCH_HEADER_BYTES + (len < 0 ? 0
+                                          : target == SP_CODEC_NONE
+                                              ? (size_t)len
+                                              : sp_compress_bound(target, (size_t)len));
+    uint8_t *b = len >= 0 ? malloc(cap) : NULL;
+    if (b == NULL) {
+        return fail(pp, KERR_KAFKA_STORAGE_ERROR, "out of memory");
+    }
+    long n = len;
+    if (target == SP_CODEC_NONE) {
+        memcpy(b + SP_BATCH_HEADER_BYTES, raw, (size_t)len);
+    } else {
+        n = sp_compress(target, 0, raw, (size_t)len, b + SP_BATCH_HEADER_BYTES,
+                        cap - SP_BATCH_HEADER_BYTES);
+    }
+    if (n < 0) {
+        free(b);
+        return fail(pp, KERR_KAFKA_STORAGE_ERROR, "cannot compress with %s", sp_codec_name(target));
+    }
+    int64_t max_ts = o->recs[0].timestamp;
+    for (size_t i = 1; i < o->n; i++) {
+        max_ts = SP_MAX(max_ts, o->recs[i].timestamp);
+    }
+    bool stamp = c->timestamp_log_append;
+    struct sp_batch_params bp = {
+        .base_offset = 0,
+        .partition_leader_epoch = -1,
+        .attributes = (int16_t)((int)target | (stamp ? SP_BATCH_ATTR_LOG_APPEND_TIME : 0)),
+        .producer_id = SP_NO_PRODUCER_ID,
+        .producer_epoch = SP_NO_PRODUCER_EPOCH,
+        .base_sequence = SP_NO_SEQUENCE};
+    int size = sp_batch_finish(b, &bp, (size_t)n, (int32_t)o->n, o->recs[0].timestamp,
+                               stamp ? now_ms : max_ts);
+    if (size < 0 || (int64_t)size > c->max_message_bytes) {
+        free(b);
+        return fail(pp, KERR_MESSAGE_TOO_LARGE,
+                    "message set is larger than max.message.bytes (%d) as a record batch",
+                    c->max_message_bytes);
+    }
+    if ((int64_t)size > c->segment_bytes) {
+        free(b);
+        return fail(pp, KERR_RECORD_LIST_TOO_LARGE,
+                    "record batch of %d bytes is larger than segment.bytes", size);
+    }
+    int rc = sp_batch_validate_produce(b, (size_t)size, &pp->h);
+    SP_ASSERT(rc == 0);
+    pp->owned = b;
+    pp->data = b;
+    pp->len = (size_t)size;
+    if (stamp) {
+        pp->log_append_time_ms = now_ms;
+    }
+    return 0;
+}
+
+/*
+ * A message set of Produce v0-2, converted to the v2 batch to append in
+ * pp->owned. Its wrapper opens within SP_PRODUCE_LEGACY_DECOMPRESS_MAX
+ * bytes, or four times max.message.bytes when the batch will be
+ * uncompressed (an empty message is 26 bytes as magic 0, 7 as a record).
+ * The scratch arena holds the opened set, its records (56 bytes each, for
+ * messages of 26 bytes at least) and their encoding: five times what it
+ * reads bounds it.
+ */
+static int16_t msgset_convert(struct sp_produce_part *pp, const struct sp_topic_cfg *c,
+                              int64_t now_ms)
+{
+    const uint8_t *buf = pp->records.ptr;
+    size_t len = pp->records.len;
+    bool keep = c->compression == SP_TOPIC_COMPRESSION_PRODUCER;
+    size_t max_out = SP_PRODUCE_LEGACY_DECOMPRESS_MAX;
+    if (!keep && c->compression == SP_CODEC_NONE) {
+        max_out = SP_MIN(max_out, 4 * (size_t)c->max_message_bytes);
+    }
+    struct sp_arena a;
+    sp_arena_init(&a, NULL, 0, 5 * (max_out + len) + SP_ARENA_CHUNK_BYTES);
+    struct sp_msgset_recs o;
+    int rc = sp_msgset_open(buf, len, &a, max_out, &o);
+    int16_t err = rc != 0 ? msgset_fail(pp, rc, o.why, max_out) : msgset_check(pp, c, &o, now_ms);
+    if (err == 0) {
+        enum sp_codec target = keep ? o.codec : (enum sp_codec)c->compression;
+        err = msgset_build(pp, c, &o, target, &a, now_ms);
+    }
+    sp_arena_destroy(&a);
+    return err;
+}
+
 int16_t sp_produce_validate(struct sp_produce_part *pp, const struct sp_part *p, int16_t version,
                             int64_t now_ms)
 {
     const struct sp_topic_cfg *c = &p->cfg;
+    if (is_msgset(pp, version)) {
+        return msgset_convert(pp, c, now_ms);
+    }
     size_t size = 0;
     int16_t err = check_frame(pp, c, &size);
     if (err == 0) {
