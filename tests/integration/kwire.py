@@ -845,3 +845,123 @@ def parse_list_offsets_v0(frame, version):
     if r.pos != len(frame):
         raise ValueError("%d bytes left over" % (len(frame) - r.pos))
     return out
+
+
+# ---- legacy produce (message sets) ----
+
+def xxh32(data, seed=0):
+    """xxHash32, which lz4 frame headers use for their checksum byte."""
+    p1, p2, p3, p4, p5 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
+    m = 0xFFFFFFFF
+
+    def rotl(x, r):
+        return ((x << r) | (x >> (32 - r))) & m
+
+    n, pos = len(data), 0
+    if n >= 16:
+        v = [(seed + p1 + p2) & m, (seed + p2) & m, seed & m, (seed - p1) & m]
+        while n - pos >= 16:
+            for i in range(4):
+                lane = struct.unpack("<I", data[pos + 4 * i:pos + 4 * i + 4])[0]
+                v[i] = (rotl((v[i] + lane * p2) & m, 13) * p1) & m
+            pos += 16
+        h = (rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18)) & m
+    else:
+        h = (seed + p5) & m
+    h = (h + n) & m
+    while n - pos >= 4:
+        h = (rotl((h + struct.unpack("<I", data[pos:pos + 4])[0] * p3) & m, 17) * p4) & m
+        pos += 4
+    while pos < n:
+        h = (rotl((h + data[pos] * p5) & m, 11) * p1) & m
+        pos += 1
+    h ^= h >> 15
+    h = (h * p2) & m
+    h ^= h >> 13
+    h = (h * p3) & m
+    return h ^ (h >> 16)
+
+
+def lz4_kafka08(data):
+    """An lz4 frame as Kafka 0.8-0.9 clients framed magic 0 messages: no
+    content size, and a header checksum over the frame's magic number too."""
+    import lz4.frame
+    f = bytearray(lz4.frame.compress(data, store_size=False))
+    f[6] = (xxh32(bytes(f[0:6])) >> 8) & 0xFF
+    return bytes(f)
+
+
+def legacy_compress(codec, data, magic=1):
+    """A magic 0/1 wrapper's value: gzip, snappy (xerial framing, as Java
+    clients write it), lz4 (Kafka 0.8's framing for magic 0)."""
+    if codec == 2:
+        import snappy
+        out = b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1)
+        for i in range(0, len(data), 32768):
+            blk = snappy.compress(data[i:i + 32768])
+            out += struct.pack(">i", len(blk)) + blk
+        return out
+    if codec == 3 and magic == 0:
+        return lz4_kafka08(data)
+    return _compress(codec, data)
+
+
+def legacy_message(magic, key, value, ts=-1, offset=0, attrs=0):
+    """One message of magic 0 or 1 (offset, size, CRC-32, magic, attributes,
+    [timestamp], key, value); attrs: codec and timestamp-type bits."""
+    import zlib
+    body = struct.pack(">bb", magic, attrs)
+    if magic == 1:
+        body += struct.pack(">q", ts)
+    body += _nbytes(key, False) + _nbytes(value, False)
+    msg = struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF) + body
+    return struct.pack(">qi", offset, len(msg)) + msg
+
+
+def legacy_set(magic, records, first_offset=0):
+    """A plain message set. records: [(key, value, timestamp)]."""
+    return b"".join(legacy_message(magic, k, v, ts, first_offset + i)
+                    for i, (k, v, ts) in enumerate(records))
+
+
+def legacy_wrapper(magic, codec, records, wrapper_offset=None, wrapper_ts=None, attrs=0,
+                   inner=None):
+    """A compressed wrapper of records (inner offsets 0..n-1 for magic 1, as
+    Kafka's clients write them, and absolute ones from 0 for magic 0), its
+    offset the last inner one unless given; inner: the inner set's bytes."""
+    if inner is None:
+        inner = legacy_set(magic, records)
+    last = len(records) - 1
+    off = last if wrapper_offset is None else wrapper_offset
+    ts = max([r[2] for r in records] or [-1]) if wrapper_ts is None else wrapper_ts
+    return legacy_message(magic, None, legacy_compress(codec, inner, magic), ts, off,
+                          attrs | codec)
+
+
+def produce_request_legacy(corr, version, topics, acks=-1, timeout_ms=30000):
+    """Produce v0-2 (no transactional id). topics: [(name, [(partition, records or None)])]."""
+    body = struct.pack(">hi", acks, timeout_ms) + _arr(topics, False)
+    for name, parts in topics:
+        body += _s(name, False) + _arr(parts, False)
+        for p, recs in parts:
+            body += struct.pack(">i", p) + _nbytes(recs, False)
+    return request(0, version, corr, body)
+
+
+def parse_produce_legacy(frame, version):
+    """Produce v0-2: [(topic, partition, error, base_offset, log_append_time)]
+    (log_append_time None before v2)."""
+    r = _answer(frame, False, False)
+    out = []
+    for _ in range(r.array_len(False)):
+        name = r.string(False)
+        for _ in range(r.array_len(False)):
+            p, err, base = r.i32(), r.i16(), r.i64()
+            lat = r.i64() if version >= 2 else None
+            out.append((name, p, err, base, lat))
+    if version >= 1:
+        r.i32()
+    if r.pos != len(r.buf):
+        raise ValueError("%d bytes left after a Produce v%d answer" % (len(r.buf) - r.pos,
+                                                                       version))
+    return out
