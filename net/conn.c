@@ -163,6 +163,12 @@ struct net_shard {
 static _Thread_local struct net_shard *ns;
 static atomic_int_least64_t conns_open;
 
+const char *sp_net_conn_peer(sp_handle conn)
+{
+    struct conn *c = ns != NULL ? sp_handles_get(&ns->conns, conn) : NULL;
+    return c != NULL ? c->peer : NULL;
+}
+
 int64_t sp_net_connections(void)
 {
     return atomic_load(&conns_open);

@@ -174,6 +174,12 @@ void sp_net_shard_fini(void);
  */
 void sp_net_req_done(struct sp_net_req *req, struct sp_net_resp *resp, bool close);
 
+/*
+ * The peer's address of a connection of this shard, "host:port" (the
+ * connection's memory, valid while it is open), or NULL once it closed.
+ */
+const char *sp_net_conn_peer(sp_handle conn);
+
 /* Connections open in the whole process (for tests and metrics). */
 int64_t sp_net_connections(void);
 
