@@ -1408,6 +1408,13 @@ static void gpart_free_if_idle(struct gpart *gp)
     *pp = gp->next;
     sp_rx_timer_cancel(&gp->retry);
     free(gp);
+    if (gs.parts == NULL && gs.count == 0) {
+        /* The last partition is gone (shutdown, or the topic deleted): so is the table. */
+        sp_rx_timer_cancel(&gs.expiry);
+        free(gs.buckets);
+        gs.buckets = NULL;
+        gs.nbuckets = 0;
+    }
 }
 
 void sp_group_part_close(struct sp_part *p)
