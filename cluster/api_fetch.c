@@ -60,9 +60,12 @@
  * while that cap has room, where Kafka would send a partial message. A
  * compressed batch is decompressed into a scratch arena freed right after.
  *
- * Below v10 a client may not know zstd (KIP-110): a partition's data stops
- * before its first zstd batch, and a partition whose data starts with one
- * answers UNSUPPORTED_COMPRESSION_TYPE.
+ * Message sets cannot carry zstd (KIP-110), so for v0-3 a partition's data
+ * stops before its first zstd batch, and a partition whose data starts with
+ * one answers UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers. v4-9 get zstd
+ * batches as stored: Kafka refuses them only where the topic's
+ * compression.type is zstd, and kafka-python 2.0.2, which fetches at v4,
+ * reads zstd from such brokers.
  *
  * Threads: sp_api_fetch, the round/gather/answer steps and the timer on
  * the connection's shard; owner_* on the owning shards; sp_fetch_on_hw and
@@ -90,7 +93,6 @@
 #define FETCH_NO_OWNER           UINT16_MAX
 #define FETCH_TICK_MS            1000 /* a waiting fetch looks for a shutdown this often */
 #define FETCH_MSGSET_VERSION_MAX 3    /* v0-3 answer message sets (magic 0, then 1 from v2) */
-#define FETCH_ZSTD_VERSION_MIN   10   /* older clients may not read zstd batches */
 #define FETCH_INFLATE_BYTES_MAX  (64u << 20) /* one batch's records, decompressed to convert */
 
 enum fx_phase { FX_READING, FX_RELEASING, FX_WAITING, FX_ANSWERED };
@@ -478,7 +480,7 @@ static size_t before_zstd(struct sp_slice rec)
 static void item_usable(const struct fx *fx, struct fx_item *it)
 {
     it->usable = it->read.len;
-    if (fx->version >= FETCH_ZSTD_VERSION_MIN) {
+    if (fx->version > FETCH_MSGSET_VERSION_MAX) {
         return;
     }
     it->usable = (uint32_t)before_zstd(sp_slice_make(it->read.data, it->read.len));
