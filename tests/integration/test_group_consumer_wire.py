@@ -27,9 +27,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Broker, args, check, finish, guard, restart_same_port  # noqa: E402
-from kwire import (Conn, request, cstr, uvarint, _answer, api_versions,  # noqa: E402
-                   create_partitions_request, parse_create_partitions, join_group_request,
-                   parse_join_group, describe_groups_request, parse_describe_groups)
+from kwire import (Conn, Reader, request, cstr, kstr, uvarint, _answer, api_versions,  # noqa: E402
+                   create_partitions_request, parse_create_partitions)
 
 exe, smp = args("2")
 
@@ -154,6 +153,52 @@ def offset_commit_v2(corr, v, group, topic, parts):
     for p, off in parts:
         body += struct.pack(">iqh", p, off, 0)
     return request(8, 2, corr, body)
+
+
+def join_group_v3(corr, v, group, session_ms=10000, rebalance_ms=10000):
+    body = kstr(group) + struct.pack(">ii", session_ms, rebalance_ms) + kstr("") + kstr("consumer")
+    body += struct.pack(">i", 1) + kstr("range") + struct.pack(">i", 4) + b"meta"
+    return request(11, 3, corr, body)
+
+
+def parse_join_group_v3(frame, v):
+    r = _answer(frame, False, True)
+    return {"ErrorCode": r.i16(), "GenerationId": r.i32()}
+
+
+def describe_groups_v5(corr, v, groups):
+    body = uvarint(len(groups) + 1) + b"".join(cstr(g) for g in groups) + b"\x00"
+    return request(15, 5, corr, body + b"\x00", flexible=True)
+
+
+def parse_describe_groups_v5(frame, v):
+    r = _answer(frame, True, True)
+    out = []
+    for _ in range(r.array_len(True)):
+        g = {"ErrorCode": r.i16(), "GroupId": r.string(True), "GroupState": r.string(True),
+             "ProtocolType": r.string(True), "ProtocolData": r.string(True), "Members": []}
+        for _ in range(r.array_len(True)):
+            g["Members"].append({"MemberId": r.string(True), "GroupInstanceId": r.string(True),
+                                 "ClientId": r.string(True), "ClientHost": r.string(True),
+                                 "MemberMetadata": r.bytes_(True),
+                                 "MemberAssignment": r.bytes_(True)})
+            r.tags(True)
+        g["AuthorizedOperations"] = r.i32()
+        r.tags(True)
+        out.append(g)
+    r.tags(True)
+    return out
+
+
+def classic_assignment(raw):
+    """A ConsumerProtocolAssignment: {topic: [partitions]}."""
+    r = Reader(raw)
+    r.i16()
+    out = {}
+    for _ in range(r.i32()):
+        name = r.string(False)
+        out[name] = [r.i32() for _ in range(r.i32())]
+    return out
 
 
 def list_groups_v5(corr, v):
@@ -351,10 +396,13 @@ def test_reconcile(b, tid):
     lg = a.c.ask(list_groups_v5, parse_list_groups_v5, 5)
     check(lg[0] == 0 and lg[1].get(g) == ("consumer", "Stable", "consumer"),
           "ListGroups v5: the group is Stable, of type consumer: %r" % (lg[1].get(g),))
-    dg = a.c.ask(describe_groups_request, parse_describe_groups, 5, [g])[0]
+    dg = a.c.ask(describe_groups_v5, parse_describe_groups_v5, 5, [g])[0]
     check(dg["ErrorCode"] == 0 and dg["GroupState"] == "Stable" and dg["ProtocolType"] == "consumer"
           and sorted(x["MemberId"] for x in dg["Members"]) == sorted([a.id, bm.id]),
           "DescribeGroups names the consumer group's state and members: %r" % (dg,))
+    got = {x["MemberId"]: classic_assignment(x["MemberAssignment"]) for x in dg["Members"]}
+    check(got == {a.id: {"cg-a": a.parts(tid)}, bm.id: {"cg-a": bm.parts(tid)}},
+          "and each member's assignment as a ConsumerProtocolAssignment: %r" % (got,))
     return a, bm
 
 
@@ -512,8 +560,7 @@ def test_range_and_topics(b, c, tid):
 def test_classic_conflicts(b, c, tid):
     # A classic group with a member: a consumer-protocol join is refused.
     g = "classic-busy"
-    j = c.ask(join_group_request, parse_join_group, 3, g, member="", session_ms=10000,
-              rebalance_ms=10000)
+    j = c.ask(join_group_v3, parse_join_group_v3, 3, g)
     check(j["ErrorCode"] == 0, "a classic member joins %s: %r" % (g, j))
     m = Member(b, g)
     h = m.join()
@@ -533,8 +580,7 @@ def test_classic_conflicts(b, c, tid):
           "a consumer-protocol join takes over the offsets-only group: %r" % (h,))
     d = describe(b, g)
     check(d["ErrorCode"] == 0 and d["GroupState"] == "Stable", "it is a consumer group now")
-    j = c.ask(join_group_request, parse_join_group, 3, g, member="", session_ms=10000,
-              rebalance_ms=10000)
+    j = c.ask(join_group_v3, parse_join_group_v3, 3, g)
     check(j["ErrorCode"] == E_INCONSISTENT, "and a classic join of it is refused "
           "(INCONSISTENT_GROUP_PROTOCOL): %r" % (j,))
     m.leave()
