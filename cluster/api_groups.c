@@ -314,8 +314,16 @@ struct del_run {
     struct sp_fwd *f;
     struct grp_batch *b;
     int32_t next; /* the next group to look at */
-    int32_t cur;  /* the group being deleted */
+};
+
+/*
+ * One group's deletion in flight. Each has its own, in the forward's
+ * arena: group.c may still touch a write right after its done returns.
+ */
+struct del_write {
     struct sp_group_write w;
+    struct del_run *run;
+    int32_t index;
 };
 
 static bool group_is_empty(const struct sp_group *g)
@@ -323,6 +331,8 @@ static bool group_is_empty(const struct sp_group *g)
     return g->state == SP_GROUP_EMPTY && sp_group_classic_members(g) == 0 &&
            sp_group_consumer_members(g) == 0;
 }
+
+static void del_done(struct sp_group_write *w, int16_t err);
 
 /* Starts deleting group i: true when its store is under way (answer in del_done). */
 static bool del_start(struct del_run *run, int32_t i)
@@ -335,8 +345,14 @@ static bool del_start(struct del_run *run, int32_t i)
     } else if (err == 0 && !group_is_empty(g)) {
         err = KERR_NON_EMPTY_GROUP;
     } else if (err == 0) {
-        run->cur = i;
-        err = sp_group_delete(g, &run->w);
+        struct del_write *dw = sp_arena_calloc(run->f->arena, 1, sizeof(*dw));
+        err = KERR_COORDINATOR_NOT_AVAILABLE; /* out of memory */
+        if (dw != NULL) {
+            dw->w.done = del_done;
+            dw->run = run;
+            dw->index = i;
+            err = sp_group_delete(g, &dw->w);
+        }
         if (err == 0) {
             return true;
         }
@@ -360,8 +376,9 @@ static bool del_steps(struct del_run *run)
 
 static void del_done(struct sp_group_write *w, int16_t err)
 {
-    struct del_run *run = sp_container_of(w, struct del_run, w);
-    run->b->result[run->cur] = err;
+    struct del_write *dw = sp_container_of(w, struct del_write, w);
+    struct del_run *run = dw->run;
+    run->b->result[dw->index] = err;
     if (!del_steps(run)) {
         sp_fwd_done(run->f, 0);
     }
@@ -375,7 +392,6 @@ static int delete_on_shard(struct sp_fwd *f)
     }
     run->f = f;
     run->b = f->arg;
-    run->w.done = del_done;
     return del_steps(run) ? SP_API_PENDING : 0;
 }
 
