@@ -62,10 +62,11 @@
  *
  * Message sets cannot carry zstd (KIP-110), so for v0-3 a partition's data
  * stops before its first zstd batch, and a partition whose data starts with
- * one answers UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers. v4-9 get zstd
- * batches as stored: Kafka refuses them only where the topic's
- * compression.type is zstd, and kafka-python 2.0.2, which fetches at v4,
- * reads zstd from such brokers.
+ * one answers UNSUPPORTED_COMPRESSION_TYPE, as Kafka answers. v4-9 follow
+ * Kafka's own rule: UNSUPPORTED_COMPRESSION_TYPE where the topic's
+ * compression.type is zstd, zstd batches as stored where a producer chose
+ * zstd on a "producer" topic (kafka-python 2.0.2, which fetches at v4,
+ * reads those).
  *
  * Threads: sp_api_fetch, the round/gather/answer steps and the timer on
  * the connection's shard; owner_* on the owning shards; sp_fetch_on_hw and
@@ -93,6 +94,7 @@
 #define FETCH_NO_OWNER           UINT16_MAX
 #define FETCH_TICK_MS            1000 /* a waiting fetch looks for a shutdown this often */
 #define FETCH_MSGSET_VERSION_MAX 3    /* v0-3 answer message sets (magic 0, then 1 from v2) */
+#define FETCH_ZSTD_VERSION_MIN   10   /* clients below it are not known to read zstd (KIP-110) */
 #define FETCH_INFLATE_BYTES_MAX  (64u << 20) /* one batch's records, decompressed to convert */
 
 enum fx_phase { FX_READING, FX_RELEASING, FX_WAITING, FX_ANSWERED };
@@ -480,7 +482,16 @@ static size_t before_zstd(struct sp_slice rec)
 static void item_usable(const struct fx *fx, struct fx_item *it)
 {
     it->usable = it->read.len;
+    if (fx->version >= FETCH_ZSTD_VERSION_MIN) {
+        return;
+    }
     if (fx->version > FETCH_MSGSET_VERSION_MAX) {
+        const struct sp_topic *t = sp_image_topic_by_id(it->topic_id);
+        if (t != NULL && t->cfg.compression == SP_CODEC_ZSTD) {
+            it->usable = 0;
+            it->error = KERR_UNSUPPORTED_COMPRESSION_TYPE;
+            it->hw = it->lso = it->log_start = -1;
+        }
         return;
     }
     it->usable = (uint32_t)before_zstd(sp_slice_make(it->read.data, it->read.len));
