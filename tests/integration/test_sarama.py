@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # spindle-test: runner=python variants=matrix
 """Sarama 1.22 (Debian's golang-github-shopify-sarama-dev, built in GOPATH
-mode) at three config.Version settings, each as Sarama speaks it:
+mode) at five config.Version settings, each as Sarama speaks it:
 
   2.1.0   CreateTopics v2, Metadata v5, Produce v3 and Fetch v4 with v2
           record batches, ListOffsets v1;
@@ -10,7 +10,9 @@ mode) at three config.Version settings, each as Sarama speaks it:
           Metadata v1 auto-creates the topic; Produce v2 with message format
           v1 (magic 1, timestamps; gzip, snappy and lz4 as one compressed
           wrapper message per partition with relative inner offsets),
-          Fetch v2 answered in message format v1, ListOffsets v0.
+          Fetch v2 answered in message format v1, ListOffsets v0;
+  0.9.0, 0.8.2  beyond the issue's list, as cheap: Produce v1/v0 and
+          Fetch v1/v0 with message format v0 (magic 0, no timestamps).
 
 Each run (tests/clients/go/src/spindle_sarama) sends 500 keyed messages with
 a SyncProducer into its own 3-partition topic and reads every partition back
@@ -37,6 +39,9 @@ CASES = [  # (version, compression, create the topic with CreateTopics)
     ("0.10.0.0", "gzip", False),
     ("0.10.0.0", "snappy", False),
     ("0.10.0.0", "lz4", False),
+    ("0.9.0.0", "none", False),
+    ("0.9.0.0", "snappy", False),
+    ("0.8.2.0", "gzip", False),
 ]
 
 

@@ -261,6 +261,11 @@ func main() {
 					fail("partition %d offset %d: fetched as a legacy message: %v, want %v", p, m.Offset,
 						legacy, !legacy)
 				}
+				// Below 0.10, message format v0: no timestamp at all.
+				if !v.IsAtLeast(sarama.V0_10_0_0) && !m.Timestamp.IsZero() {
+					fail("partition %d offset %d: a timestamp (%v) in message format v0", p, m.Offset,
+						m.Timestamp.UnixNano()/1e6)
+				}
 				got++
 			case e := <-pc.Errors():
 				fail("partition %d: consumer error: %v", p, e.Err)
