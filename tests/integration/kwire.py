@@ -965,3 +965,154 @@ def parse_produce_legacy(frame, version):
         raise ValueError("%d bytes left after a Produce v%d answer" % (len(r.buf) - r.pos,
                                                                        version))
     return out
+
+
+# ---- classic groups ----
+# JoinGroup (11), Heartbeat (12), LeaveGroup (13), SyncGroup (14) and
+# DescribeGroups (15), every version; answers as dicts with Kafka's field names.
+
+def join_group_request(corr, v, group, member="", protocols=(("range", b"meta"),),
+                       session_ms=10000, rebalance_ms=10000, instance=None,
+                       ptype="consumer", reason=None, client=b"it"):
+    flex = v >= 6
+    body = _s(group, flex) + struct.pack(">i", session_ms)
+    if v >= 1:
+        body += struct.pack(">i", rebalance_ms)
+    body += _s(member, flex)
+    if v >= 5:
+        body += _s(instance, flex)
+    body += _s(ptype, flex) + _arr(protocols, flex)
+    for name, meta in protocols:
+        body += _s(name, flex) + _nbytes(meta, flex) + _tags(flex)
+    if v >= 8:
+        body += _s(reason, flex)
+    return request(11, v, corr, body + _tags(flex), client=client, flexible=flex)
+
+
+def parse_join_group(frame, v):
+    flex = v >= 6
+    r = _answer(frame, flex, v >= 2)
+    out = {"ErrorCode": r.i16(), "GenerationId": r.i32()}
+    out["ProtocolType"] = r.string(flex) if v >= 7 else None
+    out["ProtocolName"] = r.string(flex)
+    out["Leader"] = r.string(flex)
+    out["SkipAssignment"] = bool(r.i8()) if v >= 9 else False
+    out["MemberId"] = r.string(flex)
+    members = []
+    for _ in range(r.array_len(flex)):
+        m = {"MemberId": r.string(flex)}
+        m["GroupInstanceId"] = r.string(flex) if v >= 5 else None
+        m["Metadata"] = r.bytes_(flex)
+        r.tags(flex)
+        members.append(m)
+    out["Members"] = members
+    r.tags(flex)
+    return out
+
+
+def sync_group_request(corr, v, group, generation, member, assignments=(), instance=None,
+                       ptype=None, pname=None, client=b"it"):
+    """assignments: [(member id, bytes)]."""
+    flex = v >= 4
+    body = _s(group, flex) + struct.pack(">i", generation) + _s(member, flex)
+    if v >= 3:
+        body += _s(instance, flex)
+    if v >= 5:
+        body += _s(ptype, flex) + _s(pname, flex)
+    body += _arr(assignments, flex)
+    for mid, data in assignments:
+        body += _s(mid, flex) + _nbytes(data, flex) + _tags(flex)
+    return request(14, v, corr, body + _tags(flex), client=client, flexible=flex)
+
+
+def parse_sync_group(frame, v):
+    flex = v >= 4
+    r = _answer(frame, flex, v >= 1)
+    out = {"ErrorCode": r.i16(), "ProtocolType": None, "ProtocolName": None}
+    if v >= 5:
+        out["ProtocolType"] = r.string(flex)
+        out["ProtocolName"] = r.string(flex)
+    out["Assignment"] = r.bytes_(flex)
+    r.tags(flex)
+    return out
+
+
+def heartbeat_request(corr, v, group, generation, member, instance=None, client=b"it"):
+    flex = v >= 4
+    body = _s(group, flex) + struct.pack(">i", generation) + _s(member, flex)
+    if v >= 3:
+        body += _s(instance, flex)
+    return request(12, v, corr, body + _tags(flex), client=client, flexible=flex)
+
+
+def parse_heartbeat(frame, v):
+    flex = v >= 4
+    r = _answer(frame, flex, v >= 1)
+    err = r.i16()
+    r.tags(flex)
+    return err
+
+
+def leave_group_request(corr, v, group, members, client=b"it"):
+    """members: [(member id, instance id or None)]; v0-2 send the first member id only."""
+    flex = v >= 4
+    body = _s(group, flex)
+    if v < 3:
+        body += _s(members[0][0], flex)
+    else:
+        body += _arr(members, flex)
+        for mid, inst in members:
+            body += _s(mid, flex) + _s(inst, flex)
+            if v >= 5:
+                body += _s(None, flex)
+            body += _tags(flex)
+    return request(13, v, corr, body + _tags(flex), client=client, flexible=flex)
+
+
+def parse_leave_group(frame, v):
+    """(top-level error, [(member id, instance id, error)])."""
+    flex = v >= 4
+    r = _answer(frame, flex, v >= 1)
+    err = r.i16()
+    members = []
+    if v >= 3:
+        for _ in range(r.array_len(flex)):
+            m = (r.string(flex), r.string(flex), r.i16())
+            r.tags(flex)
+            members.append(m)
+    r.tags(flex)
+    return err, members
+
+
+def describe_groups_request(corr, v, groups, client=b"it"):
+    flex = v >= 5
+    body = _arr(groups, flex)
+    for g in groups:
+        body += _s(g, flex)
+    if v >= 3:
+        body += b"\x00"
+    return request(15, v, corr, body + _tags(flex), client=client, flexible=flex)
+
+
+def parse_describe_groups(frame, v):
+    flex = v >= 5
+    r = _answer(frame, flex, v >= 1)
+    groups = []
+    for _ in range(r.array_len(flex)):
+        g = {"ErrorCode": r.i16(), "GroupId": r.string(flex), "GroupState": r.string(flex),
+             "ProtocolType": r.string(flex), "ProtocolData": r.string(flex), "Members": []}
+        for _ in range(r.array_len(flex)):
+            m = {"MemberId": r.string(flex)}
+            m["GroupInstanceId"] = r.string(flex) if v >= 4 else None
+            m["ClientId"] = r.string(flex)
+            m["ClientHost"] = r.string(flex)
+            m["MemberMetadata"] = r.bytes_(flex)
+            m["MemberAssignment"] = r.bytes_(flex)
+            r.tags(flex)
+            g["Members"].append(m)
+        if v >= 3:
+            g["AuthorizedOperations"] = r.i32()
+        r.tags(flex)
+        groups.append(g)
+    r.tags(flex)
+    return groups
