@@ -1781,7 +1781,7 @@ static int hb_on_coordinator(struct sp_fwd *f)
         return 0;
     }
     if (g == NULL) {
-        resp->ErrorCode = KERR_UNKNOWN_MEMBER_ID;
+        resp->ErrorCode = KERR_GROUP_ID_NOT_FOUND;
         resp->ErrorMessage =
             msg(f->arena, "Consumer group %s not found.", pr(f->arena, req->GroupId));
         resp->HeartbeatIntervalMs = 0;

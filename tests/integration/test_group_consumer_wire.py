@@ -458,7 +458,9 @@ def test_refusals(b):
              "InstanceId can't be empty."),
             ("an unknown assignor", dict(assignor="sticky"), E_UNSUPPORTED_ASSIGNOR, None),
             ("a heartbeat to an unknown group", dict(group="nosuch", member="m", epoch=4),
-             E_UNKNOWN_MEMBER, None),
+             E_GROUP_NOT_FOUND, "Consumer group nosuch not found."),
+            ("a leave of an unknown group", dict(group="nosuch", member="m", epoch=-1),
+             E_GROUP_NOT_FOUND, "Consumer group nosuch not found."),
         ]
         for what, kw, want, text in cases:
             a = hb(**kw)
