@@ -8,7 +8,8 @@ operations), ListGroups (v0-v5: state and type filters, case-insensitive)
 and DeleteGroups (v0-v2: a non-empty group refused, an unknown one not
 found, an empty one deleted with its committed offsets, a name given
 twice answered once). The groups are real: a member joined with
-JoinGroup/SyncGroup, and a group that only has committed offsets."""
+JoinGroup/SyncGroup, a group that only has committed offsets, and a
+KIP-848 group joined with ConsumerGroupHeartbeat."""
 import os
 import struct
 import sys
@@ -16,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Broker, args, check, finish, guard  # noqa: E402
-from kwire import Conn, _answer, _arr, _nbytes, _s, _tags, request  # noqa: E402
+from kwire import Conn, _answer, _arr, _nbytes, _s, _tags, cstr, request, uvarint  # noqa: E402
 
 exe, smp = args("2")
 
@@ -212,6 +213,24 @@ def parse_offset_fetch_v1(frame, v):
     return out
 
 
+def cg_heartbeat(corr, v, group, member, epoch, topics=None):
+    """ConsumerGroupHeartbeat v0 (KIP-848): a join (epoch 0, topics) or a leave (epoch -1)."""
+    body = cstr(group) + cstr(member) + struct.pack(">i", epoch) + cstr(None) + cstr(None)
+    body += struct.pack(">i", 5000)
+    body += uvarint(0) if topics is None else uvarint(len(topics) + 1)
+    body += b"".join(cstr(t) for t in topics or ())
+    body += cstr(None) + (uvarint(0) if topics is None else uvarint(1))
+    return request(68, v, corr, body + b"\x00", flexible=True)
+
+
+def parse_cg_heartbeat(frame, v):
+    """(error, member id, member epoch)."""
+    r = _answer(frame, True, True)
+    err = r.i16()
+    r.string(True)
+    return err, r.string(True), r.i32()
+
+
 # Consumer protocol metadata and assignment (version 0), as a client sends them.
 def subscription(topics):
     return struct.pack(">h", 0) + struct.pack(">i", len(topics)) + \
@@ -404,11 +423,44 @@ def run_groups(b, c):
     check(res == [], "DeleteGroups of nothing: %s" % res)
 
 
+def run_consumer_protocol(b, c):
+    """A KIP-848 group: listed with its type, described, deleted only once empty."""
+    topic, group = "admin-cg-topic", "admin-cg"
+    err, _ = c.create_topic(topic, 2)
+    check(err == 0, "create %s: %d" % (topic, err))
+    wait_coordinator(c, group)
+    err, member, epoch = c.ask(cg_heartbeat, parse_cg_heartbeat, 0, group, "", 0, [topic])
+    check(err == 0 and member and epoch >= 1, "ConsumerGroupHeartbeat join: %d %s %d"
+          % (err, member, epoch))
+    err, groups = c.ask(list_groups, parse_list_groups, 5, [], ["consumer"])
+    check(err == 0 and list(groups) == [group] and groups[group][0] == "consumer"
+          and groups[group][2] == "consumer", "ListGroups v5 consumer type: %s" % groups)
+    err, groups = c.ask(list_groups, parse_list_groups, 5, [], ["classic"])
+    check(group not in groups, "ListGroups v5 classic type lists the consumer group: %s" % groups)
+    res = c.ask(describe_groups, parse_describe_groups, 5, [group])
+    g = res[0]
+    check(g["error"] == 0 and g["ptype"] == "consumer" and g["state"] != "Dead"
+          and [m["id"] for m in g["members"]] == [member] and g["members"][0]["client"] == "it",
+          "DescribeGroups v5 of a consumer group: %s" % g)
+    res = c.ask(delete_groups, parse_delete_groups, 2, [group])
+    check(res == [(group, E_NON_EMPTY)], "DeleteGroups of a consumer group with a member: %s" % res)
+    err, _, epoch = c.ask(cg_heartbeat, parse_cg_heartbeat, 0, group, member, -1)
+    check(err == 0 and epoch == -1, "ConsumerGroupHeartbeat leave: %d %d" % (err, epoch))
+    err, groups = c.ask(list_groups, parse_list_groups, 5, ["empty"], ["CONSUMER"])
+    check(list(groups) == [group] and groups[group][1] == "Empty",
+          "ListGroups v5 empty consumer groups: %s" % groups)
+    res = c.ask(delete_groups, parse_delete_groups, 0, [group])
+    check(res == [(group, 0)], "DeleteGroups of the empty consumer group: %s" % res)
+    err, groups = c.ask(list_groups, parse_list_groups, 5)
+    check(group not in groups, "ListGroups after deleting the consumer group: %s" % groups)
+
+
 def run(b):
     c = Conn(b)
     try:
         guard("find_coordinator", run_find_coordinator, b, c)
         guard("groups", run_groups, b, c)
+        guard("consumer protocol", run_consumer_protocol, b, c)
     finally:
         c.close()
 

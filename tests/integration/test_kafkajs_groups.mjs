@@ -76,6 +76,8 @@ await withBroker(['--set', 'group.initial.rebalance.delay.ms=100', '--set', 'off
             [...j[0].parts, ...j[1].parts].sort().join() === [...Array(PARTITIONS).keys()].join();
     });
 
+    // A fetch sent before the last rebalance may still be out (maxWaitTimeInMs).
+    await sleep(500);
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const messages = [];
