@@ -592,11 +592,11 @@ def test_classic_conflicts(b, c, tid):
 def test_regex(b, c, tid):
     with Conn(b) as v:
         vers = v.ask(api_versions, lambda f, ver: f, 0)
-    # The ApiVersions v0 answer: error, [key, min, max].
-    n = struct.unpack(">i", vers[10:14])[0]
+    # The ApiVersions v0 answer after the correlation id: error, [key, min, max].
+    n = struct.unpack(">i", vers[6:10])[0]
     top = 0
     for i in range(n):
-        k, lo, hi = struct.unpack(">hhh", vers[14 + 6 * i:20 + 6 * i])
+        k, lo, hi = struct.unpack(">hhh", vers[10 + 6 * i:16 + 6 * i])
         if k == 68:
             top = hi
     if top < 1:
@@ -610,6 +610,14 @@ def test_regex(b, c, tid):
     j = m.join(member=m.id, regex="^rx-.*")
     check(j["ErrorCode"] == E_NONE and sum(len(p) for p in m.owned.values()) == 3,
           "a regex subscription gets the partitions of every matching topic: %r" % (j,))
+    epoch = describe(b, "regexed")["GroupEpoch"]
+    c.create_topic("rx-three", 2)
+    c.create_topic("other", 1)
+    for _ in range(3):
+        m.hb()
+    check(sum(len(p) for p in m.owned.values()) == 5 and describe(b, "regexed")["GroupEpoch"]
+          == epoch + 1, "a topic created later that matches is assigned too (one epoch bump): %r"
+          % (m.owned,))
     bad = Member(b, "regexed", topics=(), v=1)
     h = bad.join(member="rx-member-2", regex="([a-")
     check(h["ErrorCode"] == E_BAD_REGEX, "a bad regex: INVALID_REGULAR_EXPRESSION: %r" % (h,))
