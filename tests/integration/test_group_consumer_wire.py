@@ -5,7 +5,8 @@ ConsumerGroupHeartbeat joins (the coordinator makes the member id), member
 and group epochs, the uniform assignor's balance as members come and go,
 reconciliation (a member is given only partitions no other member still
 owns: revocation comes first, the newcomer waits, then gets them), leave
-(-1), a static member's temporary leave (-2) and its return with a new
+(-1), a member fenced when it does not revoke within its rebalance timeout,
+a static member's temporary leave (-2) and its return with a new
 member id and the old assignment without a rebalance, session expiry
 (the others take over), the range assignor, a topic created after the
 subscription and a subscribed topic's partition growth, OffsetCommit
@@ -432,6 +433,36 @@ def test_expiry(b, tid, a, bm):
     bm.close()
 
 
+def test_rebalance_timeout(b, tid):
+    """A member that keeps heartbeating but never lets go of what it must revoke is
+    fenced after its rebalance timeout; the waiting member then gets everything."""
+    g = "stubborn"
+    a = Member(b, g, rebalance_ms=1000)
+    a.join()
+    bm = Member(b, g)
+    bm.join()
+    h = a.hb(owned={tid: [0, 1, 2, 3, 4, 5]})
+    check(h["Assignment"] is not None and len(h["Assignment"][tid]) == 3,
+          "the first member is asked to revoke three: %r" % (h,))
+    fenced = None
+    deadline = time.time() + 6
+    while time.time() < deadline:
+        h = a.hb(owned={tid: [0, 1, 2, 3, 4, 5]})
+        bm.hb()
+        if h["ErrorCode"] != E_NONE:
+            fenced = h
+            break
+        time.sleep(0.2)
+    check(fenced is not None and fenced["ErrorCode"] == E_UNKNOWN_MEMBER,
+          "it still lists them past its 1 s rebalance timeout: fenced, then unknown: %r" % (fenced,))
+    for _ in range(2):
+        bm.hb()
+    check(bm.parts(tid) == [0, 1, 2, 3, 4, 5], "the other member gets all six: %r" % (bm.owned,))
+    bm.leave()
+    a.close()
+    bm.close()
+
+
 def test_refusals(b):
     with Conn(b) as c:
         def hb(**kw):
@@ -679,6 +710,7 @@ with Broker(exe, extra=["--smp", smp, "--set", "offsets.topic.num.partitions=6",
         out = []
         if guard("reconcile", lambda: out.append(test_reconcile(b, tid))):
             guard("expiry", test_expiry, b, tid, *out[0])
+        guard("rebalance timeout", test_rebalance_timeout, b, tid)
         guard("max size and static", test_max_size_and_static, b, tid)
         guard("range and topics", test_range_and_topics, b, c, tid)
         guard("classic conflicts", test_classic_conflicts, b, c, tid)
