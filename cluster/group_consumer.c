@@ -532,31 +532,56 @@ static int member_set_topics(struct cg_member *m, const struct sp_str *names, in
 }
 
 /* Whether names (as sent) are m's subscription already. */
+static int str_cmp_wire(const char *s, struct sp_str v)
+{
+    size_t n = strlen(s);
+    size_t k = n < (size_t)v.len ? n : (size_t)v.len;
+    int c = k > 0 ? memcmp(s, v.ptr, k) : 0;
+    if (c != 0) {
+        return c;
+    }
+    return (n > (size_t)v.len) - (n < (size_t)v.len);
+}
+
+/* Where name is in m's sorted names, or -1. */
+static int64_t member_topic_index(const struct cg_member *m, struct sp_str name)
+{
+    size_t lo = 0;
+    size_t hi = m->topics_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = str_cmp_wire(m->topics[mid], name);
+        if (c == 0) {
+            return (int64_t)mid;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return -1;
+}
+
 static bool member_topics_same(const struct cg_member *m, const struct sp_str *names, int32_t n)
 {
-    uint32_t found = 0;
-    for (int32_t i = 0; i < n; i++) {
-        bool in = false;
-        for (uint32_t j = 0; j < m->topics_n && !in; j++) {
-            in = str_is(m->topics[j], names[i]);
-        }
-        if (!in) {
-            return false;
-        }
-        found++;
+    /* Every name sent is known, and every known one was sent (duplicates aside). */
+    bool *seen = calloc((size_t)m->topics_n + 1, sizeof(bool));
+    if (seen == NULL) {
+        return false; /* taken as a change: the subscription is rewritten */
     }
-    /* Every sent name is known; duplicates aside, the counts must agree. */
     uint32_t distinct = 0;
-    for (int32_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (int32_t k = 0; k < i && !dup; k++) {
-            dup = names[k].len == names[i].len &&
-                  memcmp(names[k].ptr, names[i].ptr, (size_t)names[i].len) == 0;
+    bool same = true;
+    for (int32_t i = 0; i < n && same; i++) {
+        int64_t at = names[i].ptr != NULL ? member_topic_index(m, names[i]) : -1;
+        same = at >= 0;
+        if (same && !seen[at]) {
+            seen[at] = true;
+            distinct++;
         }
-        distinct += !dup;
     }
-    (void)found;
-    return distinct == m->topics_n;
+    free(seen);
+    return same && distinct == m->topics_n;
 }
 
 /* Sets m's regex ("" clears it). 0, -ENOMEM, or -EINVAL (does not compile). */
