@@ -747,8 +747,7 @@ static void store_finish(struct gstore *st, int16_t err)
         group_leave(g, KERR_NOT_COORDINATOR);
     }
     w->priv = NULL;
-    w->done(w, err);
-    w->g = NULL;
+    w->done(w, err); /* w may be gone after this */
     sp_group_unref(g);
     gpart_free_if_idle(gp);
 }
