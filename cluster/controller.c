@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/types.h>
 
 #include "cluster/controller.h"
 #include "cluster/image.h"
@@ -41,7 +42,7 @@
 #define CTL_ARENA_BYTES_MAX (256u << 20)
 #define CTL_NAME_LEN_MAX    249
 
-enum ctl_kind { CTL_CREATE, CTL_DELETE, CTL_ADD_PARTITIONS, CTL_PRODUCER_ID };
+enum ctl_kind { CTL_CREATE, CTL_DELETE, CTL_ADD_PARTITIONS, CTL_PRODUCER_ID, CTL_ALTER_CONFIGS };
 
 struct ctl_req {
     struct ctl_req *next;
@@ -647,6 +648,175 @@ static void producer_id_finish(struct sp_ctl_producer_id *op)
     }
 }
 
+/* ---- AlterConfigs, IncrementalAlterConfigs ------------------------------------------ */
+
+/* A NUL-terminated copy of s[0..len) in the controller's arena, or NULL. */
+static char *ctl_strdup(const char *s, size_t len)
+{
+    char *p = sp_arena_alloc(&ctl.arena, len + 1);
+    if (p != NULL) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+static ssize_t kv_find(const struct sp_topic_cfg_kv *kv, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(kv[i].key, key) == 0) {
+            return (ssize_t)i;
+        }
+    }
+    return -1;
+}
+
+/*
+ * Applies res's operations to a copy of t's explicit settings: the new set
+ * in *kv_out (the arena's), or an error set on res.
+ */
+static size_t alter_new_set(struct sp_ctl_config_resource *res, const struct sp_topic *t,
+                            struct sp_topic_cfg_kv **kv_out)
+{
+    char *msg = res->message;
+    size_t ml = sizeof(res->message);
+    size_t cap = t->configs_count + res->ops_count + 1;
+    struct sp_topic_cfg_kv *kv = sp_arena_calloc(&ctl.arena, cap, sizeof(*kv));
+    size_t n = 0;
+    for (size_t i = 0; kv != NULL && !res->replace && i < t->configs_count; i++) {
+        kv[n].key = ctl_strdup(t->configs[i].key, strlen(t->configs[i].key));
+        kv[n].value = ctl_strdup(t->configs[i].value, strlen(t->configs[i].value));
+        if (kv[n].key == NULL || kv[n].value == NULL) {
+            kv = NULL;
+            break;
+        }
+        n++;
+    }
+    for (size_t k = 0; kv != NULL && k < res->ops_count; k++) {
+        const struct sp_ctl_config_op *o = &res->ops[k];
+        ssize_t j = kv_find(kv, n, o->key);
+        const char *cur = j >= 0 ? kv[j].value : NULL;
+        size_t len = (cur ? strlen(cur) : 0) + (o->value ? strlen(o->value) : 0) + 256;
+        char *buf = sp_arena_alloc(&ctl.arena, len);
+        if (buf == NULL) {
+            kv = NULL;
+            break;
+        }
+        int rc = sp_topic_cfg_apply_op(o->key, o->op, cur, o->value, buf, len, msg, ml);
+        if (rc < 0) {
+            if (rc == -ENOSPC) {
+                snprintf(msg, ml, "%.200s: the value is too long", o->key);
+            }
+            res->error = KERR_INVALID_CONFIG;
+            return 0;
+        }
+        if (rc == 1) {
+            if (j >= 0) {
+                kv[j] = kv[--n];
+            }
+        } else if (j >= 0) {
+            kv[j].value = buf;
+        } else {
+            kv[n].key = o->key;
+            kv[n].value = buf;
+            n++;
+        }
+    }
+    if (kv == NULL) {
+        set_error(&res->error, msg, ml, KERR_UNKNOWN_SERVER_ERROR,
+                  "Out of memory in the controller.");
+        return 0;
+    }
+    struct sp_topic_cfg resolved;
+    if (sp_topic_cfg_resolve(&resolved, sp_image_broker_config(), kv, n, msg, ml) < 0) {
+        res->error = KERR_INVALID_CONFIG;
+        return 0;
+    }
+    *kv_out = kv;
+    return n;
+}
+
+static int alter_record(const struct sp_topic *t, const char *key, const char *value)
+{
+    struct kproto_config_record *cr = sp_arena_alloc(&ctl.arena, sizeof(*cr));
+    char *name = ctl_strdup(t->name, t->name_len);
+    char *k = ctl_strdup(key, strlen(key));
+    char *v = value != NULL ? ctl_strdup(value, strlen(value)) : NULL;
+    if (cr == NULL || name == NULL || k == NULL || (value != NULL && v == NULL)) {
+        return -ENOMEM;
+    }
+    kproto_config_record_init(cr);
+    cr->ResourceType = SP_IMAGE_CONFIG_TOPIC;
+    cr->ResourceName = (struct sp_str){name, (int32_t)t->name_len};
+    cr->Name = sp_str_make(k);
+    cr->Value = sp_str_make(v);
+    return delta_add(SP_IMAGE_REC_CONFIG, 0, cr);
+}
+
+/* One ConfigRecord per key whose explicit value differs between t's settings and kv. */
+static int alter_records(const struct sp_topic *t, const struct sp_topic_cfg_kv *kv, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < t->configs_count; i++) {
+        if (kv_find(kv, n, t->configs[i].key) < 0) {
+            rc = alter_record(t, t->configs[i].key, NULL);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        ssize_t j = kv_find(t->configs, t->configs_count, kv[i].key);
+        if (j < 0 || strcmp(t->configs[j].value, kv[i].value) != 0) {
+            rc = alter_record(t, kv[i].key, kv[i].value);
+        }
+    }
+    return rc;
+}
+
+static void alter_configs_build(struct sp_ctl_alter_configs *op)
+{
+    ctl.last = sp_arena_calloc(&ctl.arena, (size_t)op->count + 1, sizeof(*ctl.last));
+    for (int32_t i = 0; i < op->count; i++) {
+        struct sp_ctl_config_resource *res = &op->resources[i];
+        res->error = 0;
+        res->message[0] = '\0';
+        const struct sp_topic *t =
+            res->name.ptr != NULL ? sp_image_topic(res->name.ptr, (size_t)res->name.len) : NULL;
+        if (t == NULL) {
+            set_error(&res->error, res->message, sizeof(res->message),
+                      KERR_UNKNOWN_TOPIC_OR_PARTITION, "The topic '%.*s' does not exist.",
+                      (int)SP_MIN(res->name.len, 249), res->name.ptr ? res->name.ptr : "");
+            continue;
+        }
+        struct sp_topic_cfg_kv *kv = NULL;
+        size_t n = alter_new_set(res, t, &kv);
+        if (res->error != 0 || op->validate_only) {
+            continue;
+        }
+        size_t before = ctl.nrecs;
+        if (ctl.last == NULL || alter_records(t, kv, n) < 0) {
+            ctl.nrecs = before; /* none of this resource's records is appended */
+            set_error(&res->error, res->message, sizeof(res->message), KERR_UNKNOWN_SERVER_ERROR,
+                      "Out of memory in the controller.");
+            continue;
+        }
+        if (ctl.nrecs > before) {
+            ctl.last[i] = ctl.nrecs;
+        }
+    }
+}
+
+static void alter_configs_finish(struct sp_ctl_alter_configs *op)
+{
+    for (int32_t i = 0; ctl.last != NULL && i < op->count; i++) {
+        struct sp_ctl_config_resource *res = &op->resources[i];
+        if (ctl.last[i] != 0 && ctl.last[i] > ctl.durable) {
+            set_error(&res->error, res->message, sizeof(res->message), KERR_UNKNOWN_SERVER_ERROR,
+                      "The metadata log could not be written: %s", strerror(-ctl.append_err));
+        } else if (ctl.last[i] != 0) {
+            sp_log_info("topic %.*s: configs changed", (int)res->name.len, res->name.ptr);
+        }
+    }
+}
+
 /* ---- The cycle ---------------------------------------------------------------- */
 
 static void ctl_build(struct ctl_req *q)
@@ -663,6 +833,9 @@ static void ctl_build(struct ctl_req *q)
         break;
     case CTL_PRODUCER_ID:
         producer_id_build(sp_container_of(q->m, struct sp_ctl_producer_id, msg));
+        break;
+    case CTL_ALTER_CONFIGS:
+        alter_configs_build(sp_container_of(q->m, struct sp_ctl_alter_configs, msg));
         break;
     }
 }
@@ -683,6 +856,9 @@ static void ctl_finish(void)
         break;
     case CTL_PRODUCER_ID:
         producer_id_finish(sp_container_of(q->m, struct sp_ctl_producer_id, msg));
+        break;
+    case CTL_ALTER_CONFIGS:
+        alter_configs_finish(sp_container_of(q->m, struct sp_ctl_alter_configs, msg));
         break;
     }
     ctl.cur = NULL;
@@ -835,6 +1011,14 @@ static void ctl_enqueue(enum ctl_kind kind, struct sp_xq_msg *m)
         case CTL_PRODUCER_ID:
             sp_container_of(m, struct sp_ctl_producer_id, msg)->error = KERR_NOT_CONTROLLER;
             break;
+        case CTL_ALTER_CONFIGS: {
+            struct sp_ctl_alter_configs *op = sp_container_of(m, struct sp_ctl_alter_configs, msg);
+            for (int32_t i = 0; i < op->count; i++) {
+                op->resources[i].error = KERR_NOT_CONTROLLER;
+                op->resources[i].message[0] = '\0';
+            }
+            break;
+        }
         }
         return;
     }
@@ -927,6 +1111,24 @@ void sp_ctl_producer_id(struct sp_ctl_producer_id *op)
 {
     op->msg.fn = recv_producer_id;
     op->msg.reply_fn = reply_producer_id;
+    sp_xq_send(0, &op->msg);
+}
+
+static void recv_alter_configs(struct sp_xq_msg *m)
+{
+    ctl_enqueue(CTL_ALTER_CONFIGS, m);
+}
+
+static void reply_alter_configs(struct sp_xq_msg *m)
+{
+    struct sp_ctl_alter_configs *op = sp_container_of(m, struct sp_ctl_alter_configs, msg);
+    op->done(op);
+}
+
+void sp_ctl_alter_configs(struct sp_ctl_alter_configs *op)
+{
+    op->msg.fn = recv_alter_configs;
+    op->msg.reply_fn = reply_alter_configs;
     sp_xq_send(0, &op->msg);
 }
 

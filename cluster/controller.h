@@ -103,6 +103,41 @@ struct sp_ctl_producer_id {
 };
 void sp_ctl_producer_id(struct sp_ctl_producer_id *op);
 
+/*
+ * Changes to topics' explicit configs (AlterConfigs, IncrementalAlterConfigs).
+ * Each resource is one topic and its operations (enum sp_topic_cfg_op);
+ * with `replace` (AlterConfigs) they are all SETs and become the topic's
+ * whole explicit set, every other explicit key going back to its default.
+ * The controller applies them to the topic's settings in its image, checks
+ * the result, and writes one ConfigRecord per key that changes (a null
+ * value for a key that goes back to its default); the owning shards apply
+ * the new settings to the open logs before done runs.
+ */
+struct sp_ctl_config_op {
+    const char *key;   /* NUL-terminated */
+    const char *value; /* NULL for DELETE */
+    int8_t op;
+};
+struct sp_ctl_config_resource {
+    /* In. */
+    struct sp_str name; /* the topic */
+    const struct sp_ctl_config_op *ops;
+    size_t ops_count;
+    bool replace;
+    /* Out. */
+    int16_t error;
+    char message[256]; /* "" when none */
+};
+struct sp_ctl_alter_configs {
+    struct sp_ctl_config_resource *resources;
+    int32_t count;
+    bool validate_only;
+    void (*done)(struct sp_ctl_alter_configs *op);
+    struct sp_xq_msg msg;
+    void *priv;
+};
+void sp_ctl_alter_configs(struct sp_ctl_alter_configs *op);
+
 /* ---- Limits, checks shared with the API handlers, and the shard's setup ---- */
 
 #define SP_CTL_PARTITIONS_MAX    10000 /* partitions one request may create, in all */

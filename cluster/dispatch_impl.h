@@ -92,6 +92,10 @@ int sp_api_list_groups(struct sp_api_call *call);
 int sp_api_delete_groups(struct sp_api_call *call);
 int sp_api_consumer_group_heartbeat(struct sp_api_call *call);
 int sp_api_consumer_group_describe(struct sp_api_call *call);
+/* Configs (cluster/api_configs.c). */
+int sp_api_describe_configs(struct sp_api_call *call);
+int sp_api_alter_configs(struct sp_api_call *call);
+int sp_api_incremental_alter_configs(struct sp_api_call *call);
 
 /* The handler table, ordered by key. */
 extern const struct sp_api_handler sp_api_handlers[];

@@ -643,3 +643,336 @@ void sp_topic_cfg_plog_options(const struct sp_topic_cfg *c, struct sp_plog_opti
                                           : SP_MIN(o->segment_ms, c->max_compaction_lag_ms);
     }
 }
+
+/* ---- Description: types, documentation, synonyms ------------------------------ */
+
+/*
+ * What DescribeConfigs says about each key beyond its value: the broker
+ * keys Kafka names as its synonyms (most specific first) and a short
+ * description. Same order as rows[], checked once.
+ */
+#define SYN_NAMES_MAX 3
+
+struct tmeta {
+    const char *name;
+    const char *synonyms[SYN_NAMES_MAX]; /* broker keys, NULL-terminated when fewer */
+    const char *doc;
+};
+
+/* clang-format off */
+static const struct tmeta metas[] = {
+    {"cleanup.policy", {"log.cleanup.policy"},
+     "What happens to old segments: delete removes them by age or size, compact keeps the "
+     "latest record of each key; both may be listed."},
+    {"compression.gzip.level", {"compression.gzip.level"},
+     "Compression level used when the topic stores gzip batches."},
+    {"compression.lz4.level", {"compression.lz4.level"},
+     "Compression level used when the topic stores lz4 batches."},
+    {"compression.type", {"compression.type"},
+     "Codec batches are stored with; producer keeps whatever codec the producer used."},
+    {"compression.zstd.level", {"compression.zstd.level"},
+     "Compression level used when the topic stores zstd batches."},
+    {"delete.retention.ms", {"log.cleaner.delete.retention.ms"},
+     "How long a tombstone stays readable in a compacted topic after compaction reached it."},
+    {"file.delete.delay.ms", {"log.segment.delete.delay.ms"},
+     "Grace period between a segment leaving the log and its file being removed."},
+    {"flush.messages", {"log.flush.interval.messages"},
+     "Records appended between forced flushes to disk."},
+    {"flush.ms", {"log.flush.interval.ms"},
+     "Longest time appended data may stay unflushed before a forced flush."},
+    {"follower.replication.throttled.replicas", {NULL},
+     "Replicas whose follower-side replication is throttled: partition:broker pairs or *."},
+    {"index.interval.bytes", {"log.index.interval.bytes"},
+     "Bytes of log between two entries of the sparse offset index."},
+    {"leader.replication.throttled.replicas", {NULL},
+     "Replicas whose leader-side replication is throttled: partition:broker pairs or *."},
+    {"local.retention.bytes", {"log.local.retention.bytes"},
+     "With tiered storage, the bytes kept on local disk; -2 follows retention.bytes."},
+    {"local.retention.ms", {"log.local.retention.ms"},
+     "With tiered storage, how long segments are kept on local disk; -2 follows retention.ms."},
+    {"max.compaction.lag.ms", {"log.cleaner.max.compaction.lag.ms"},
+     "Longest time a record may stay uncompacted."},
+    {"max.message.bytes", {"message.max.bytes"},
+     "Largest record batch the topic accepts."},
+    {"message.downconversion.enable", {"log.message.downconversion.enable"},
+     "Whether fetches by old clients may have batches converted to an older format."},
+    {"message.format.version", {"log.message.format.version"},
+     "Record format version kept for compatibility; brokers of 3.0 and later always write v2."},
+    {"message.timestamp.after.max.ms", {"log.message.timestamp.after.max.ms"},
+     "How far in the future a CreateTime timestamp may be before the batch is refused."},
+    {"message.timestamp.before.max.ms", {"log.message.timestamp.before.max.ms"},
+     "How far in the past a CreateTime timestamp may be before the batch is refused."},
+    {"message.timestamp.difference.max.ms", {"log.message.timestamp.difference.max.ms"},
+     "Older form of the before/after timestamp bounds."},
+    {"message.timestamp.type", {"log.message.timestamp.type"},
+     "Whether record timestamps are the producer's (CreateTime) or the broker's append time "
+     "(LogAppendTime)."},
+    {"min.cleanable.dirty.ratio", {"log.cleaner.min.cleanable.ratio"},
+     "Share of a compacted log not yet compacted that makes it worth compacting."},
+    {"min.compaction.lag.ms", {"log.cleaner.min.compaction.lag.ms"},
+     "Shortest time a record stays uncompacted."},
+    {"min.insync.replicas", {"min.insync.replicas"},
+     "Replicas that must have a write before acks=all succeeds."},
+    {"preallocate", {"log.preallocate"},
+     "Whether segment files are allocated at full size when created."},
+    {"remote.storage.enable", {NULL},
+     "Whether the topic uses tiered storage."},
+    {"retention.bytes", {"log.retention.bytes"},
+     "Size a partition may grow to before its oldest segments are deleted; -1 means no limit."},
+    {"retention.ms", {"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
+     "How long a segment is kept after its newest record; -1 means forever."},
+    {"segment.bytes", {"log.segment.bytes"},
+     "Size at which the active segment is closed and a new one started."},
+    {"segment.index.bytes", {"log.index.size.max.bytes"},
+     "Size of the offset and time index files of a segment."},
+    {"segment.jitter.ms", {"log.roll.jitter.ms", "log.roll.jitter.hours"},
+     "Random amount taken off segment.ms so that segments do not all roll at once."},
+    {"segment.ms", {"log.roll.ms", "log.roll.hours"},
+     "Age at which the active segment is closed even when not full, so retention can act on it."},
+    {"unclean.leader.election.enable", {"unclean.leader.election.enable"},
+     "Whether a replica that is not in sync may become leader, at the cost of lost records."},
+};
+/* clang-format on */
+
+static_assert(SP_ARRAY_LEN(metas) == NROWS, "one description per topic config");
+
+static const struct tmeta *meta_of(const struct trow *r)
+{
+    const struct tmeta *m = &metas[r - rows];
+    SP_ASSERT(strcmp(m->name, r->name) == 0);
+    return m;
+}
+
+int8_t sp_topic_cfg_type(const char *key)
+{
+    const struct trow *r = row_find(key);
+    if (r == NULL) {
+        return 0;
+    }
+    switch (r->kind) {
+    case TK_INT:
+        return SP_TOPIC_CFG_TYPE_INT;
+    case TK_LONG:
+        return SP_TOPIC_CFG_TYPE_LONG;
+    case TK_BOOL:
+        return SP_TOPIC_CFG_TYPE_BOOLEAN;
+    case TK_DOUBLE:
+        return SP_TOPIC_CFG_TYPE_DOUBLE;
+    case TK_LIST:
+    case TK_THROTTLED:
+        return SP_TOPIC_CFG_TYPE_LIST;
+    case TK_ENUM:
+    case TK_VERSION:
+        return SP_TOPIC_CFG_TYPE_STRING;
+    }
+    return 0;
+}
+
+bool sp_topic_cfg_is_list(const char *key)
+{
+    return sp_topic_cfg_type(key) == SP_TOPIC_CFG_TYPE_LIST;
+}
+
+const char *sp_topic_cfg_doc(const char *key)
+{
+    const struct trow *r = row_find(key);
+    return r != NULL ? meta_of(r)->doc : NULL;
+}
+
+/* Calls fn for each broker synonym name of m, in order. */
+static void synonym_names(const struct tmeta *m, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    for (size_t i = 0; i < SYN_NAMES_MAX && m->synonyms[i] != NULL; i++) {
+        fn(ctx, m->synonyms[i]);
+    }
+}
+
+struct syn_walk {
+    const struct sp_config *broker;
+    struct sp_topic_cfg_synonym *out;
+    size_t max, count;
+    int pass;         /* SP_TOPIC_CFG_SRC_BROKER, then SP_TOPIC_CFG_SRC_DEFAULT */
+    bool spindle_key; /* some synonym is a key Spindle's broker has */
+};
+
+static void syn_push(struct syn_walk *w, const char *name, const char *value, int source)
+{
+    if (w->count < w->max) {
+        w->out[w->count] = (struct sp_topic_cfg_synonym){name, value, source};
+    }
+    w->count++;
+}
+
+static void syn_visit(void *ctx, const char *name)
+{
+    struct syn_walk *w = ctx;
+    int id = sp_config_lookup(name);
+    if (id < 0) {
+        return;
+    }
+    w->spindle_key = true;
+    const struct sp_config_def *def = sp_config_def((enum sp_config_id)id);
+    /* log.retention.ms at -2 is Kafka's "not set": it gives no value of its own. */
+    bool unset_ms = id == SP_CFG_LOG_RETENTION_MS;
+    if (w->pass == SP_TOPIC_CFG_SRC_BROKER) {
+        if (w->broker != NULL && sp_config_is_set(w->broker, (enum sp_config_id)id) &&
+            !(unset_ms && sp_config_int(w->broker, SP_CFG_LOG_RETENTION_MS) == -2)) {
+            syn_push(w, def->name, sp_config_str(w->broker, (enum sp_config_id)id),
+                     SP_TOPIC_CFG_SRC_BROKER);
+        }
+    } else if (!unset_ms) {
+        syn_push(w, def->name, def->default_value, SP_TOPIC_CFG_SRC_DEFAULT);
+    }
+}
+
+size_t sp_topic_cfg_synonyms(const char *key, const struct sp_config *broker,
+                             const struct sp_topic_cfg_kv *kv, size_t n,
+                             struct sp_topic_cfg_synonym *out, size_t max)
+{
+    const struct trow *r = row_find(key);
+    if (r == NULL) {
+        return 0;
+    }
+    const struct tmeta *m = meta_of(r);
+    struct syn_walk w = {.broker = broker, .out = out, .max = max};
+    const char *tv = topic_value(r, kv, n);
+    if (tv != NULL) {
+        syn_push(&w, r->name, tv, SP_TOPIC_CFG_SRC_TOPIC);
+    }
+    /* Only keys the resolution reads give a broker value; others are Kafka's names alone. */
+    if (r->bconv != BC_NONE) {
+        w.pass = SP_TOPIC_CFG_SRC_BROKER;
+        synonym_names(m, syn_visit, &w);
+    }
+    w.pass = SP_TOPIC_CFG_SRC_DEFAULT;
+    size_t before = w.count;
+    if (r->bconv != BC_NONE) {
+        synonym_names(m, syn_visit, &w);
+    }
+    if (w.count == before && m->synonyms[0] != NULL) {
+        /* No broker key of Spindle's stands for it: Kafka's first name, with the default. */
+        syn_push(&w, m->synonyms[0], r->def, SP_TOPIC_CFG_SRC_DEFAULT);
+    }
+    return SP_MIN(w.count, max);
+}
+
+/* ---- IncrementalAlterConfigs' operations --------------------------------------- */
+
+/* Whether item[0..len) is one of the items of the comma list list[0..listlen), compared trimmed. */
+static bool list_contains_n(const char *list, size_t listlen, const char *item, size_t len)
+{
+    const char *p = list, *end = list + listlen;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *a = p, *b = comma ? comma : end;
+        while (a < b && isspace((unsigned char)*a)) {
+            a++;
+        }
+        while (b > a && isspace((unsigned char)b[-1])) {
+            b--;
+        }
+        if ((size_t)(b - a) == len && memcmp(a, item, len) == 0) {
+            return true;
+        }
+        p = comma ? comma + 1 : end;
+    }
+    return false;
+}
+
+static bool list_contains(const char *list, const char *item, size_t len)
+{
+    return list_contains_n(list, strlen(list), item, len);
+}
+
+/* A comma list being written into out[0..cap). */
+struct listw {
+    char *out;
+    size_t len, cap;
+};
+
+/*
+ * Adds the items of `from` (trimmed, empty ones dropped) to w, each unless
+ * `skip` (a comma list, may be NULL) has it, or, with only_new, w has it
+ * already. Returns false when w runs out of room.
+ */
+static bool listw_items(struct listw *w, const char *from, const char *skip, bool only_new)
+{
+    const char *p = from;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *a = p, *b = p + n;
+        while (a < b && isspace((unsigned char)*a)) {
+            a++;
+        }
+        while (b > a && isspace((unsigned char)b[-1])) {
+            b--;
+        }
+        size_t ilen = (size_t)(b - a);
+        bool drop = ilen == 0 || (skip != NULL && list_contains(skip, a, ilen)) ||
+                    (only_new && list_contains_n(w->out, w->len, a, ilen));
+        if (!drop) {
+            if (w->len + ilen + 2 > w->cap) {
+                return false;
+            }
+            if (w->len > 0) {
+                w->out[w->len++] = ',';
+            }
+            memcpy(w->out + w->len, a, ilen);
+            w->len += ilen;
+            w->out[w->len] = '\0';
+        }
+        p += n + (comma ? 1 : 0);
+    }
+    return true;
+}
+
+int sp_topic_cfg_apply_op(const char *key, int op, const char *cur, const char *value, char *out,
+                          size_t outlen, char *err, size_t errlen)
+{
+    const struct trow *r = row_find(key);
+    char dummy[1];
+    if (err == NULL || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (r == NULL) {
+        snprintf(err, errlen, "%.200s: unknown topic config", key ? key : "(null)");
+        return -EINVAL;
+    }
+    if (op == SP_TOPIC_CFG_OP_DELETE) {
+        return 1;
+    }
+    if (op < SP_TOPIC_CFG_OP_SET || op > SP_TOPIC_CFG_OP_SUBTRACT) {
+        snprintf(err, errlen, "%s: unknown operation %d", key, op);
+        return -EINVAL;
+    }
+    if (value == NULL) {
+        snprintf(err, errlen, "%s: a null value is only allowed with DELETE", key);
+        return -EINVAL;
+    }
+    if (op != SP_TOPIC_CFG_OP_SET && !sp_topic_cfg_is_list(key)) {
+        snprintf(err, errlen, "%s: cannot %s, the config is not a list", key,
+                 op == SP_TOPIC_CFG_OP_APPEND ? "APPEND to it" : "SUBTRACT from it");
+        return -EINVAL;
+    }
+    if (outlen == 0) {
+        return -ENOSPC;
+    }
+    out[0] = '\0';
+    struct listw w = {out, 0, outlen};
+    const char *base = cur != NULL ? cur : r->def;
+    if (op == SP_TOPIC_CFG_OP_SET) {
+        if (strlen(value) + 1 > outlen) {
+            return -ENOSPC;
+        }
+        memcpy(out, value, strlen(value) + 1);
+    } else if (op == SP_TOPIC_CFG_OP_APPEND) {
+        if (!listw_items(&w, base, NULL, true) || !listw_items(&w, value, NULL, true)) {
+            return -ENOSPC;
+        }
+    } else if (!listw_items(&w, base, value, false)) {
+        return -ENOSPC;
+    }
+    return sp_topic_cfg_check(key, out, err, errlen);
+}

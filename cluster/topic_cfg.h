@@ -92,4 +92,71 @@ size_t sp_topic_cfg_names(const char *const **names);
  */
 void sp_topic_cfg_plog_options(const struct sp_topic_cfg *c, struct sp_plog_options *o);
 
+/* ---- Describing and altering (DescribeConfigs, IncrementalAlterConfigs) ---- */
+
+/* Where a value comes from, as sp_topic_cfg_describe's *source says it. */
+#define SP_TOPIC_CFG_SRC_TOPIC   0 /* the topic's explicit setting */
+#define SP_TOPIC_CFG_SRC_BROKER  1 /* the broker's config file or command line */
+#define SP_TOPIC_CFG_SRC_DEFAULT 2 /* a built-in default */
+
+/* Kafka's ConfigType numbers, as DescribeConfigs v3+ carries them. */
+#define SP_TOPIC_CFG_TYPE_BOOLEAN 1
+#define SP_TOPIC_CFG_TYPE_STRING  2
+#define SP_TOPIC_CFG_TYPE_INT     3
+#define SP_TOPIC_CFG_TYPE_LONG    5
+#define SP_TOPIC_CFG_TYPE_DOUBLE  6
+#define SP_TOPIC_CFG_TYPE_LIST    7
+
+/* A key's ConfigType (0, unknown, for an unknown key). */
+int8_t sp_topic_cfg_type(const char *key);
+/* Whether a key's value is a comma list (APPEND and SUBTRACT apply to it). */
+bool sp_topic_cfg_is_list(const char *key);
+/* One or two sentences on what a key does; NULL for an unknown key. Static. */
+const char *sp_topic_cfg_doc(const char *key);
+
+/*
+ * One synonym of a topic config: a setting that would give it its value,
+ * in the order Kafka lists them (the topic's own setting, then the broker
+ * keys set in its config, then their defaults). name and value are
+ * borrowed: from kv, from the broker's config, or static.
+ */
+struct sp_topic_cfg_synonym {
+    const char *name;
+    const char *value;
+    int source; /* SP_TOPIC_CFG_SRC_* */
+};
+#define SP_TOPIC_CFG_SYNONYMS_MAX 8
+
+/*
+ * The synonyms of key for a topic with settings kv[0..n) on a broker
+ * configured as broker (may be NULL): how many were written to out[0..max).
+ * The first one's source is the one sp_topic_cfg_describe gives. 0 for an
+ * unknown key.
+ */
+size_t sp_topic_cfg_synonyms(const char *key, const struct sp_config *broker,
+                             const struct sp_topic_cfg_kv *kv, size_t n,
+                             struct sp_topic_cfg_synonym *out, size_t max);
+
+/* IncrementalAlterConfigs' operations, by Kafka's numbers. */
+enum sp_topic_cfg_op {
+    SP_TOPIC_CFG_OP_SET = 0,
+    SP_TOPIC_CFG_OP_DELETE = 1,
+    SP_TOPIC_CFG_OP_APPEND = 2,
+    SP_TOPIC_CFG_OP_SUBTRACT = 3,
+};
+
+/*
+ * The explicit value key has after one operation, given its explicit
+ * value now (cur; NULL when unset, and APPEND or SUBTRACT then start from
+ * Kafka's default). SET, APPEND and SUBTRACT write the new value into
+ * out[0..outlen) and return 0 once it passes sp_topic_cfg_check; DELETE
+ * returns 1 (the key goes back to its default). -EINVAL with a message
+ * naming the key in err: an unknown key or op, a NULL value for an op
+ * that needs one, APPEND or SUBTRACT on a key that is not a list, or an
+ * invalid result. -ENOSPC when out is too small: strlen(cur or the
+ * default) + strlen(value) + 2 bytes always suffice. Strings borrowed.
+ */
+int sp_topic_cfg_apply_op(const char *key, int op, const char *cur, const char *value, char *out,
+                          size_t outlen, char *err, size_t errlen);
+
 #endif /* SP_CLUSTER_TOPIC_CFG_H */

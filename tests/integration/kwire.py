@@ -1116,3 +1116,103 @@ def parse_describe_groups(frame, v):
         groups.append(g)
     r.tags(flex)
     return groups
+
+
+# ---- configs ----
+
+def describe_configs_request(corr, v, resources, synonyms=False, docs=False):
+    """resources: [(resource type, name, [keys] or None)]."""
+    flex = v >= 4
+    body = _arr(resources, flex)
+    for rtype, name, keys in resources:
+        body += struct.pack(">b", rtype) + _s(name, flex)
+        if keys is None:
+            body += b"\x00" if flex else struct.pack(">i", -1)
+        else:
+            body += _arr(keys, flex) + b"".join(_s(k, flex) for k in keys)
+        body += _tags(flex)
+    if v >= 1:
+        body += struct.pack(">b", 1 if synonyms else 0)
+    if v >= 3:
+        body += struct.pack(">b", 1 if docs else 0)
+    body += _tags(flex)
+    return request(32, v, corr, body, flexible=flex)
+
+
+def parse_describe_configs(frame, v):
+    """[{error, message, type, name, configs: {name: {value, read_only, is_default,
+    source, sensitive, synonyms: [(name, value, source)], type, doc}}, order: [names]}]."""
+    flex = v >= 4
+    r = _answer(frame, flex, True)
+    out = []
+    for _ in range(r.array_len(flex)):
+        res = {"error": r.i16(), "message": r.string(flex), "type": r.i8(),
+               "name": r.string(flex), "configs": {}, "order": []}
+        for _ in range(max(r.array_len(flex), 0)):
+            c = {}
+            name = r.string(flex)
+            c["value"] = r.string(flex)
+            c["read_only"] = bool(r.i8())
+            c["is_default"] = bool(r.i8()) if v == 0 else None
+            c["source"] = r.i8() if v >= 1 else None
+            c["sensitive"] = bool(r.i8())
+            c["synonyms"] = []
+            if v >= 1:
+                for _ in range(max(r.array_len(flex), 0)):
+                    sname, sval, ssrc = r.string(flex), r.string(flex), r.i8()
+                    r.tags(flex)
+                    c["synonyms"].append((sname, sval, ssrc))
+            c["type"] = r.i8() if v >= 3 else None
+            c["doc"] = r.string(flex) if v >= 3 else None
+            r.tags(flex)
+            res["configs"][name] = c
+            res["order"].append(name)
+        r.tags(flex)
+        out.append(res)
+    return out
+
+
+def alter_configs_request(corr, v, resources, validate_only=False):
+    """resources: [(resource type, name, [(key, value or None)])]."""
+    flex = v >= 2
+    body = _arr(resources, flex)
+    for rtype, name, configs in resources:
+        body += struct.pack(">b", rtype) + _s(name, flex) + _arr(configs, flex)
+        for k, val in configs:
+            body += _s(k, flex) + _s(val, flex) + _tags(flex)
+        body += _tags(flex)
+    body += struct.pack(">b", 1 if validate_only else 0) + _tags(flex)
+    return request(33, v, corr, body, flexible=flex)
+
+
+def incremental_alter_configs_request(corr, v, resources, validate_only=False):
+    """resources: [(resource type, name, [(key, op, value or None)])]; op 0 SET, 1 DELETE,
+    2 APPEND, 3 SUBTRACT."""
+    flex = v >= 1
+    body = _arr(resources, flex)
+    for rtype, name, configs in resources:
+        body += struct.pack(">b", rtype) + _s(name, flex) + _arr(configs, flex)
+        for k, op, val in configs:
+            body += _s(k, flex) + struct.pack(">b", op) + _s(val, flex) + _tags(flex)
+        body += _tags(flex)
+    body += struct.pack(">b", 1 if validate_only else 0) + _tags(flex)
+    return request(44, v, corr, body, flexible=flex)
+
+
+def _parse_alter_configs(frame, flex):
+    r = _answer(frame, flex, True)
+    out = []
+    for _ in range(r.array_len(flex)):
+        out.append((r.i16(), r.string(flex), r.i8(), r.string(flex)))
+        r.tags(flex)
+    return out
+
+
+def parse_alter_configs(frame, v):
+    """[(error, message, resource type, name)]."""
+    return _parse_alter_configs(frame, v >= 2)
+
+
+def parse_incremental_alter_configs(frame, v):
+    """[(error, message, resource type, name)]."""
+    return _parse_alter_configs(frame, v >= 1)
