@@ -19,6 +19,7 @@
 
 #include "cluster/controller.h"
 #include "cluster/dispatch_impl.h"
+#include "cluster/group.h"
 #include "cluster/image.h"
 #include "core/config.h"
 
@@ -123,6 +124,8 @@ static int answer_one(struct md_call *mc,
             out->ErrorCode = bad;
         } else if (c != NULL && c->error != 0) {
             out->ErrorCode = c->error;
+        } else if (auto_create_allowed(call) && sp_str_eq(rt->Name, sp_str_make(SP_GROUP_TOPIC))) {
+            out->ErrorCode = KERR_LEADER_NOT_AVAILABLE; /* being created by the groups */
         }
     }
     /* Before v12 the name cannot be null. */
@@ -205,6 +208,11 @@ static int auto_create_collect(struct md_call *mc)
         char msg[160];
         if (name.ptr == NULL || sp_image_topic(name.ptr, (size_t)name.len) != NULL ||
             sp_ctl_topic_name_check(name, msg, sizeof(msg)) != 0) {
+            continue;
+        }
+        if (sp_str_eq(name, sp_str_make(SP_GROUP_TOPIC))) {
+            /* Created with its own settings (compacted, offsets.topic.*) by the groups. */
+            (void)sp_group_topic_ensure();
             continue;
         }
         if (c == NULL) {

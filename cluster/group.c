@@ -174,6 +174,16 @@ static void create_offsets_topic(void)
     sp_ctl_create_topics(&gs.create);
 }
 
+bool sp_group_topic_ensure(void)
+{
+    const struct sp_topic *t = sp_image_topic(SP_GROUP_TOPIC, strlen(SP_GROUP_TOPIC));
+    if (t == NULL || t->partitions <= 0) {
+        create_offsets_topic();
+        return false;
+    }
+    return true;
+}
+
 int16_t sp_group_route(struct sp_str id, uint16_t *shard, int32_t *partition)
 {
     if (id.ptr == NULL || id.len < 0) {

@@ -123,6 +123,8 @@ int32_t sp_group_partition(const char *id, size_t len, int32_t partitions);
  * id where the API says so is the caller's check).
  */
 int16_t sp_group_route(struct sp_str id, uint16_t *shard, int32_t *partition);
+/* Whether __consumer_offsets exists; when not, its creation is asked for (as by sp_group_route). */
+bool sp_group_topic_ensure(void);
 
 /* ---- The coordinator shard's groups --------------------------------------- */
 
