@@ -56,8 +56,9 @@ def body(b):
             "-timeout", "20s"], timeout=55)
         took = time.monotonic() - t0
         if rc == 0 and summary and not summary["errors"] and summary["consumed"] == N:
-            passed.append("%s: %d (the leaver read %d, %d of its partitions' messages read by the other), then %s "
-                          "across a restart; join to first %s ms; group phase %d ms (%.1f s in all)"
+            passed.append("%s: %d (the leaver read %d, %d of its partitions' messages read by the "
+                          "other), then %s across a restart; join to first %s ms; group phase %d ms "
+                          "(%.1f s in all)"
                           % (case, summary["consumed"], summary["leaver_read"], summary["taken_over"],
                              summary["restart_split"], summary["join_to_first_ms"], summary["group_ms"],
                              took))
@@ -68,7 +69,8 @@ def body(b):
     for p in passed:
         print("ok:", p)
     if failed:
-        raise Fail("%d of %d Sarama group runs failed:\n  %s" % (len(failed), len(CASES), "\n  ".join(failed)))
+        raise Fail("%d of %d Sarama group runs failed:\n  %s"
+                   % (len(failed), len(CASES), "\n  ".join(failed)))
     return "%d Sarama group runs" % len(CASES)
 
 
