@@ -28,15 +28,22 @@ const struct sp_api_handler sp_api_handlers[] = {
     {KPROTO_API_KEY_API_VERSIONS, 0, 4, sp_api_versions},
     {KPROTO_API_KEY_CREATE_TOPICS, 0, 7, sp_api_create_topics},
     {KPROTO_API_KEY_DELETE_TOPICS, 0, 6, sp_api_delete_topics},
+    {21 /* DeleteRecords */, 0, 2, sp_api_delete_records},
     {KPROTO_API_KEY_INIT_PRODUCER_ID, 0, 5, sp_api_init_producer_id},
+    {23 /* OffsetForLeaderEpoch */, 0, 4, sp_api_offset_for_leader_epoch},
     {32 /* DescribeConfigs */, 0, 4, sp_api_describe_configs},
     {33 /* AlterConfigs */, 0, 2, sp_api_alter_configs},
+    {35 /* DescribeLogDirs */, 0, 4, sp_api_describe_log_dirs},
     {KPROTO_API_KEY_CREATE_PARTITIONS, 0, 3, sp_api_create_partitions},
     {KPROTO_API_KEY_DELETE_GROUPS, 0, 2, sp_api_delete_groups},
+    {43 /* ElectLeaders */, 0, 2, sp_api_elect_leaders},
     {44 /* IncrementalAlterConfigs */, 0, 1, sp_api_incremental_alter_configs},
     {KPROTO_API_KEY_OFFSET_DELETE, 0, 0, sp_api_offset_delete},
+    {60 /* DescribeCluster */, 0, 1, sp_api_describe_cluster},
+    {61 /* DescribeProducers */, 0, 0, sp_api_describe_producers},
     {KPROTO_API_KEY_CONSUMER_GROUP_HEARTBEAT, 0, 0, sp_api_consumer_group_heartbeat},
     {KPROTO_API_KEY_CONSUMER_GROUP_DESCRIBE, 0, 0, sp_api_consumer_group_describe},
+    {75 /* DescribeTopicPartitions */, 0, 0, sp_api_describe_topic_partitions},
 };
 const int sp_api_handlers_count = (int)SP_ARRAY_LEN(sp_api_handlers);
 

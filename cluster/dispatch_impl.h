@@ -96,6 +96,14 @@ int sp_api_consumer_group_describe(struct sp_api_call *call);
 int sp_api_describe_configs(struct sp_api_call *call);
 int sp_api_alter_configs(struct sp_api_call *call);
 int sp_api_incremental_alter_configs(struct sp_api_call *call);
+/* Admin APIs (cluster/api_admin.c, cluster/api_admin_parts.c). */
+int sp_api_delete_records(struct sp_api_call *call);
+int sp_api_offset_for_leader_epoch(struct sp_api_call *call);
+int sp_api_describe_log_dirs(struct sp_api_call *call);
+int sp_api_elect_leaders(struct sp_api_call *call);
+int sp_api_describe_producers(struct sp_api_call *call);
+int sp_api_describe_cluster(struct sp_api_call *call);
+int sp_api_describe_topic_partitions(struct sp_api_call *call);
 
 /* The handler table, ordered by key. */
 extern const struct sp_api_handler sp_api_handlers[];

@@ -370,6 +370,30 @@ uint32_t sp_pstate_producers(const struct sp_pstate *ps)
     return ps->count;
 }
 
+uint32_t sp_pstate_list(const struct sp_pstate *ps, int64_t now_ms, struct sp_pstate_producer *out,
+                        uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < ps->nbuckets; i++) {
+        for (const struct pentry *e = ps->buckets[i]; e != NULL; e = e->hnext) {
+            if (entry_expired(ps, e, now_ms)) {
+                continue;
+            }
+            if (n < max) {
+                const struct pbatch *last = e->n > 0 ? &e->b[e->n - 1] : NULL;
+                out[n] = (struct sp_pstate_producer){
+                    .producer_id = e->producer_id,
+                    .epoch = e->epoch,
+                    .last_sequence = last != NULL ? last->last_seq : -1,
+                    .last_timestamp = last != NULL ? last->timestamp : -1,
+                };
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
 /* ---- Snapshot encoding ------------------------------------------------- */
 
 static uint8_t *snap_encode(const struct sp_pstate *ps, int64_t offset, uint32_t *len_out)

@@ -85,6 +85,22 @@ void sp_pstate_acked(struct sp_pstate *ps, int64_t producer_id, const void *infl
 /* Producers known (tests, metrics). */
 uint32_t sp_pstate_producers(const struct sp_pstate *ps);
 
+/* A producer as DescribeProducers shows it. */
+struct sp_pstate_producer {
+    int64_t producer_id;
+    int16_t epoch;
+    int32_t last_sequence;  /* of its newest batch kept; -1 when none is */
+    int64_t last_timestamp; /* that batch's max timestamp; -1 when none is */
+};
+
+/*
+ * The producers not expired at now_ms: copies up to max of them into out
+ * (no particular order) and returns how many there are in all, so that a
+ * call with max 0 counts them.
+ */
+uint32_t sp_pstate_list(const struct sp_pstate *ps, int64_t now_ms, struct sp_pstate_producer *out,
+                        uint32_t max);
+
 /* The broker's wall clock in milliseconds (timestamps, expiry). */
 int64_t sp_pstate_wall_ms(void);
 

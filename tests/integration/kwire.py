@@ -1118,6 +1118,236 @@ def parse_describe_groups(frame, v):
     return groups
 
 
+# ---- admin apis ----
+
+def _i32s(items, flex):
+    return _arr(items, flex) + b"".join(struct.pack(">i", x) for x in items)
+
+
+def _read_i32s(r, flex):
+    n = r.array_len(flex)
+    return None if n < 0 else [r.i32() for _ in range(n)]
+
+
+def delete_records_request(corr, v, topics, timeout_ms=30000):
+    """DeleteRecords v0-2. topics: [(name, [(partition, offset)])]."""
+    flex = v >= 2
+    body = _arr(topics, flex)
+    for name, parts in topics:
+        body += _s(name, flex) + _arr(parts, flex)
+        for p, off in parts:
+            body += struct.pack(">iq", p, off) + _tags(flex)
+        body += _tags(flex)
+    body += struct.pack(">i", timeout_ms) + _tags(flex)
+    return request(21, v, corr, body, flexible=flex)
+
+
+def parse_delete_records(frame, v):
+    """[(topic, partition, low_watermark, error)] in order."""
+    flex = v >= 2
+    r = _answer(frame, flex, True)
+    out = []
+    for _ in range(r.array_len(flex)):
+        name = r.string(flex)
+        for _ in range(r.array_len(flex)):
+            p, low, err = r.i32(), r.i64(), r.i16()
+            r.tags(flex)
+            out.append((name, p, low, err))
+        r.tags(flex)
+    r.tags(flex)
+    return out
+
+
+def offset_for_leader_epoch_request(corr, v, topics, replica_id=-1):
+    """OffsetForLeaderEpoch v0-4. topics: [(name, [(partition, current_epoch, epoch)])];
+    current_epoch is sent from v2, replica_id from v3."""
+    flex = v >= 4
+    body = struct.pack(">i", replica_id) if v >= 3 else b""
+    body += _arr(topics, flex)
+    for name, parts in topics:
+        body += _s(name, flex) + _arr(parts, flex)
+        for p, cur, epoch in parts:
+            body += struct.pack(">i", p)
+            if v >= 2:
+                body += struct.pack(">i", cur)
+            body += struct.pack(">i", epoch) + _tags(flex)
+        body += _tags(flex)
+    body += _tags(flex)
+    return request(23, v, corr, body, flexible=flex)
+
+
+def parse_offset_for_leader_epoch(frame, v):
+    """[(topic, partition, error, leader_epoch, end_offset)] in order (epoch None before v1)."""
+    flex = v >= 4
+    r = _answer(frame, flex, v >= 2)
+    out = []
+    for _ in range(r.array_len(flex)):
+        name = r.string(flex)
+        for _ in range(r.array_len(flex)):
+            err, p = r.i16(), r.i32()
+            epoch = r.i32() if v >= 1 else None
+            end = r.i64()
+            r.tags(flex)
+            out.append((name, p, err, epoch, end))
+        r.tags(flex)
+    r.tags(flex)
+    return out
+
+
+def describe_log_dirs_request(corr, v, topics=None):
+    """DescribeLogDirs v0-4. topics: None (all) or [(name, [partitions])]."""
+    flex = v >= 2
+    if topics is None:
+        body = uvarint(0) if flex else struct.pack(">i", -1)
+    else:
+        body = _arr(topics, flex)
+        for name, parts in topics:
+            body += _s(name, flex) + _i32s(parts, flex) + _tags(flex)
+    body += _tags(flex)
+    return request(35, v, corr, body, flexible=flex)
+
+
+def parse_describe_log_dirs(frame, v):
+    """{"error", "dirs": [{"error", "dir", "topics": {name: {partition: (size, lag, future)}},
+    "total", "usable"}]}."""
+    flex = v >= 2
+    r = _answer(frame, flex, True)
+    out = {"error": r.i16() if v >= 3 else 0, "dirs": []}
+    for _ in range(r.array_len(flex)):
+        d = {"error": r.i16(), "dir": r.string(flex), "topics": {}}
+        for _ in range(r.array_len(flex)):
+            name = r.string(flex)
+            parts = d["topics"].setdefault(name, {})
+            for _ in range(r.array_len(flex)):
+                p, size, lag, fut = r.i32(), r.i64(), r.i64(), r.i8()
+                r.tags(flex)
+                parts[p] = (size, lag, fut)
+            r.tags(flex)
+        d["total"], d["usable"] = (r.i64(), r.i64()) if v >= 4 else (None, None)
+        r.tags(flex)
+        out["dirs"].append(d)
+    r.tags(flex)
+    return out
+
+
+def describe_cluster_request(corr, v, include_ops=False, endpoint_type=1):
+    body = struct.pack(">b", 1 if include_ops else 0)
+    if v >= 1:
+        body += struct.pack(">b", endpoint_type)
+    return request(60, v, corr, body + _tags(True), flexible=True)
+
+
+def parse_describe_cluster(frame, v):
+    r = _answer(frame, True, True)
+    out = {"error": r.i16(), "message": r.string(True)}
+    out["endpoint_type"] = r.i8() if v >= 1 else None
+    out["cluster_id"], out["controller"] = r.string(True), r.i32()
+    out["brokers"] = []
+    for _ in range(r.array_len(True)):
+        out["brokers"].append((r.i32(), r.string(True), r.i32(), r.string(True)))
+        r.tags(True)
+    out["ops"] = r.i32()
+    r.tags(True)
+    return out
+
+
+def describe_topic_partitions_request(corr, v, topics, limit=2000, cursor=None):
+    """DescribeTopicPartitions v0. cursor: None or (topic, partition)."""
+    body = _arr(topics, True) + b"".join(cstr(t) + _tags(True) for t in topics)
+    body += struct.pack(">i", limit)
+    if cursor is None:
+        body += struct.pack(">b", -1)
+    else:
+        body += struct.pack(">b", 1) + cstr(cursor[0]) + struct.pack(">i", cursor[1]) + _tags(True)
+    return request(75, v, corr, body + _tags(True), flexible=True)
+
+
+def parse_describe_topic_partitions(frame, v):
+    """{"topics": [{"error", "name", "id", "internal", "partitions": [dict], "ops"}],
+    "cursor": None or (topic, partition)}."""
+    r = _answer(frame, True, True)
+    topics = []
+    for _ in range(r.array_len(True)):
+        t = {"error": r.i16(), "name": r.string(True), "id": r.uuid(), "internal": r.i8(),
+             "partitions": []}
+        for _ in range(r.array_len(True)):
+            p = {"error": r.i16(), "index": r.i32(), "leader": r.i32(), "epoch": r.i32(),
+                 "replicas": _read_i32s(r, True), "isr": _read_i32s(r, True),
+                 "elr": _read_i32s(r, True), "last_elr": _read_i32s(r, True),
+                 "offline": _read_i32s(r, True)}
+            r.tags(True)
+            t["partitions"].append(p)
+        t["ops"] = r.i32()
+        r.tags(True)
+        topics.append(t)
+    cursor = None
+    if r.i8() >= 0:
+        cursor = (r.string(True), r.i32())
+        r.tags(True)
+    r.tags(True)
+    if r.pos != len(r.buf):
+        raise ValueError("bytes left over")
+    return {"topics": topics, "cursor": cursor}
+
+
+def elect_leaders_request(corr, v, topics, election_type=0, timeout_ms=30000):
+    """ElectLeaders v0-2. topics: None (all) or [(name, [partitions])]."""
+    flex = v >= 2
+    body = struct.pack(">b", election_type) if v >= 1 else b""
+    if topics is None:
+        body += uvarint(0) if flex else struct.pack(">i", -1)
+    else:
+        body += _arr(topics, flex)
+        for name, parts in topics:
+            body += _s(name, flex) + _i32s(parts, flex) + _tags(flex)
+    body += struct.pack(">i", timeout_ms) + _tags(flex)
+    return request(43, v, corr, body, flexible=flex)
+
+
+def parse_elect_leaders(frame, v):
+    """(error, [(topic, partition, error, message)])."""
+    flex = v >= 2
+    r = _answer(frame, flex, True)
+    err = r.i16() if v >= 1 else 0
+    out = []
+    for _ in range(r.array_len(flex)):
+        name = r.string(flex)
+        for _ in range(r.array_len(flex)):
+            out.append((name, r.i32(), r.i16(), r.string(flex)))
+            r.tags(flex)
+        r.tags(flex)
+    r.tags(flex)
+    return err, out
+
+
+def describe_producers_request(corr, v, topics):
+    """DescribeProducers v0. topics: [(name, [partitions])]."""
+    body = _arr(topics, True)
+    for name, parts in topics:
+        body += cstr(name) + _i32s(parts, True) + _tags(True)
+    return request(61, v, corr, body + _tags(True), flexible=True)
+
+
+def parse_describe_producers(frame, v):
+    """[(topic, partition, error, message, [(pid, epoch, last_seq, last_ts, coord_epoch,
+    txn_start)])]."""
+    r = _answer(frame, True, True)
+    out = []
+    for _ in range(r.array_len(True)):
+        name = r.string(True)
+        for _ in range(r.array_len(True)):
+            p, err, msg = r.i32(), r.i16(), r.string(True)
+            prods = []
+            for _ in range(r.array_len(True)):
+                prods.append((r.i64(), r.i32(), r.i32(), r.i64(), r.i32(), r.i64()))
+                r.tags(True)
+            r.tags(True)
+            out.append((name, p, err, msg, prods))
+        r.tags(True)
+    r.tags(True)
+    return out
+
+
 # ---- configs ----
 
 def describe_configs_request(corr, v, resources, synonyms=False, docs=False):
