@@ -936,12 +936,20 @@ static void static_stored(struct sp_group_classic *gc, struct store *s, int16_t 
         return;
     }
     m->store = NULL;
+    if (m->join == NULL) {
+        return; /* a rebalance answered it meanwhile */
+    }
     if (err != 0) {
         join_answer_error(gc, m, err);
         return;
     }
-    /* The old leader id, so that a rejoined leader follows and gets its assignment back. */
-    join_answer(gc, m, s->leader, gc->leader == m, gc->leader == m);
+    /*
+     * The old leader id, so that a rejoined leader follows and gets its
+     * assignment back; from v9 the leader is also told to skip the
+     * assignment (and gets the members, as a leader does).
+     */
+    bool skip = gc->leader == m && m->join->call->version >= 9;
+    join_answer(gc, m, s->leader, skip, skip);
 }
 
 static void store_done(struct sp_group_write *w, int16_t err)

@@ -369,6 +369,18 @@ def test_static(b):
     s = nl.sync()
     check(s["ErrorCode"] == 0 and s["Assignment"] == (b"A" if leader is sa else b"B"),
           "the leader's old assignment comes back")
+    # Once more with JoinGroup v5, which cannot say SkipAssignment: the old leader id alone.
+    old_leader = nl.id
+    nl.close()
+    nl = Member(b, g, v=5, instance=leader.instance)
+    j = nl.join()
+    check(j["ErrorCode"] == 0 and j["GenerationId"] == gen and j["Leader"] == old_leader
+          and j["Members"] == [], "a static leader rejoins with v5: the old leader id, no members: %r"
+          % (j,))
+    s = nl.sync()
+    check(s["ErrorCode"] == 0 and s["Assignment"] == (b"A" if leader is sa else b"B"),
+          "... and its assignment back")
+    check(nf.heartbeat() == E_NONE, "still no rebalance for the other member")
     d = describe(b, g)
     check(d["GroupState"] == "Stable" and sorted(m["MemberId"] for m in d["Members"])
           == sorted([nl.id, nf.id]), "DescribeGroups shows the new member ids")
