@@ -1446,3 +1446,24 @@ def parse_alter_configs(frame, v):
 def parse_incremental_alter_configs(frame, v):
     """[(error, message, resource type, name)]."""
     return _parse_alter_configs(frame, v >= 1)
+
+
+def offset_commit_v7_request(corr, v, group, generation, member, instance, topic, partition,
+                             offset, client=b"it"):
+    """OffsetCommit v7 of one offset, for a group member (the generation and member checks)."""
+    body = (kstr(group) + struct.pack(">i", generation) + kstr(member) + kstr(instance)
+            + struct.pack(">i", 1) + kstr(topic) + struct.pack(">i", 1)
+            + struct.pack(">iqi", partition, offset, -1) + kstr(""))
+    return request(8, 7, corr, body, client=client)
+
+
+def parse_offset_commit_v7(frame, v):
+    """The one partition's error."""
+    r = _answer(frame, False, True)
+    errs = []
+    for _ in range(r.i32()):
+        r.string(False)
+        for _ in range(r.i32()):
+            r.i32()
+            errs.append(r.i16())
+    return errs[0] if len(errs) == 1 else errs

@@ -14,7 +14,8 @@ a static member (KIP-345) comes back with a new member id and its old
 assignment without a rebalance (the generation stays), batch leave by
 instance id (v3+), old versions v0/v1, DescribeGroups' member fields, and
 the group's members and generation surviving a kill -9 (restored members
-heartbeat on, then expire)."""
+heartbeat on, then expire), and OffsetCommit's member checks
+(sp_group_classic_commit_check)."""
 import os
 import re
 import select
@@ -28,13 +29,14 @@ from kwire import Conn, read_frame, corr_of  # noqa: E402
 from kwire import (join_group_request, parse_join_group, sync_group_request,  # noqa: E402
                    parse_sync_group, heartbeat_request, parse_heartbeat,
                    leave_group_request, parse_leave_group, describe_groups_request,
-                   parse_describe_groups)
+                   parse_describe_groups, offset_commit_v7_request, parse_offset_commit_v7)
 
 exe, smp = args("2")
 
 E_NONE, E_COORD_NA, E_NOT_COORD, E_ILLEGAL_GEN, E_INCONSISTENT = 0, 15, 16, 22, 23
 E_INVALID_GROUP, E_UNKNOWN_MEMBER, E_INVALID_SESSION, E_REBALANCING = 24, 25, 26, 27
 E_MEMBER_ID_REQUIRED, E_MAX_SIZE, E_FENCED = 79, 81, 82
+TOPIC = "gcw-topic"
 MIN_SESSION_MS = 300
 ID_RE = re.compile(r"^it-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -100,6 +102,12 @@ class Member:
         return self.c.ask(heartbeat_request, parse_heartbeat, min(v, 4), self.group,
                           self.gen if gen is None else gen, self.id if member is None else member,
                           self.instance if instance == "same" else instance)
+
+    def commit(self, gen=None, member=None, instance="same"):
+        """OffsetCommit v7 of offset 1 of TOPIC-0 as this member: the partition's error."""
+        return self.c.ask(offset_commit_v7_request, parse_offset_commit_v7, 7, self.group,
+                          self.gen if gen is None else gen, self.id if member is None else member,
+                          self.instance if instance == "same" else instance, TOPIC, 0, 1)
 
     def leave(self, v=None):
         v = self.v if v is None else v
@@ -214,6 +222,8 @@ def test_two_members(b):
     a2.send_sync()
     check(a2.held(), "the follower's SyncGroup waits for the leader's")
     check(a1.heartbeat() == E_NONE, "Heartbeat while completing the rebalance: NONE")
+    check(a1.commit() == E_REBALANCING,
+          "OffsetCommit while completing the rebalance: REBALANCE_IN_PROGRESS")
     s1 = a1.sync([(id1, b"a-1"), (id2, b"a-2"), ("stranger", b"z")])
     s2 = a2.recv()
     check(s1["ErrorCode"] == 0 and s1["Assignment"] == b"a-1" and s2["ErrorCode"] == 0
@@ -221,6 +231,12 @@ def test_two_members(b):
     s2 = a2.sync()
     check(s2["Assignment"] == b"a-2", "SyncGroup again when Stable: the same assignment")
 
+    check(a2.commit() == E_NONE, "OffsetCommit of a Stable member: NONE")
+    check(a2.commit(gen=1) == E_ILLEGAL_GEN, "OffsetCommit of an old generation: ILLEGAL_GENERATION")
+    check(a2.commit(member="someone") == E_UNKNOWN_MEMBER,
+          "OffsetCommit of a stranger: UNKNOWN_MEMBER_ID")
+    check(a2.commit(gen=-1, member="") == E_UNKNOWN_MEMBER,
+          "OffsetCommit with generation -1 to a group with members: UNKNOWN_MEMBER_ID")
     check(a2.heartbeat(gen=1) == E_ILLEGAL_GEN, "Heartbeat of an old generation: ILLEGAL_GENERATION")
     check(a2.heartbeat(member="someone") == E_UNKNOWN_MEMBER, "Heartbeat of a stranger: UNKNOWN_MEMBER_ID")
     check(a2.sync(gen=7)["ErrorCode"] == E_ILLEGAL_GEN, "SyncGroup of another generation: ILLEGAL_GENERATION")
@@ -354,6 +370,9 @@ def test_static(b):
           "its old assignment comes back: %r" % (s,))
     check(nf.heartbeat(member=old_id) == E_FENCED,
           "the old member id with the instance id: FENCED_INSTANCE_ID")
+    check(nf.commit(member=old_id) == E_FENCED,
+          "OffsetCommit of the old member id with the instance id: FENCED_INSTANCE_ID")
+    check(nf.commit() == E_NONE, "OffsetCommit of the new static member: NONE")
     a = nf.join(member=old_id)
     check(a["ErrorCode"] == E_FENCED, "JoinGroup of the old member id: FENCED_INSTANCE_ID")
     # The leader restarts the same way (JoinGroup v9: told to skip the assignment).
@@ -452,6 +471,8 @@ with Broker(exe, extra=["--smp", smp, "--set", "group.initial.rebalance.delay.ms
                         "--set", "group.max.session.timeout.ms=60000",
                         "--set", "group.max.size=3",
                         "--set", "offsets.topic.num.partitions=6"]) as b:
+    with Conn(b) as c:
+        check(c.create_topic(TOPIC, 1)[0] == 0, "topic %s created" % TOPIC)
     wait_coordinator(b)
     guard("refusals", test_refusals, b)
     out = []
