@@ -368,46 +368,100 @@ static void alter_fail(struct sp_ctl_config_resource *r, int16_t code, const cha
     va_end(ap);
 }
 
-/* Same type and name twice in one request: INVALID_REQUEST for each, as Kafka answers. */
-static void alter_mark_duplicates(struct alter_call *ac)
+static int cmp_resource(const void *a, const void *b, void *arg)
 {
-    for (int32_t i = 0; i < ac->n; i++) {
-        for (int32_t j = i + 1; j < ac->n; j++) {
-            if (ac->type[i] == ac->type[j] && sp_str_eq(ac->all[i].name, ac->all[j].name)) {
-                alter_fail(&ac->all[i], KERR_INVALID_REQUEST,
-                           "Each resource must appear at most once.");
-                alter_fail(&ac->all[j], KERR_INVALID_REQUEST,
-                           "Each resource must appear at most once.");
-            }
-        }
+    const struct alter_call *ac = arg;
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    if (ac->type[i] != ac->type[j]) {
+        return ac->type[i] < ac->type[j] ? -1 : 1;
     }
+    struct sp_str x = ac->all[i].name, y = ac->all[j].name;
+    int32_t n = SP_MIN(x.len, y.len);
+    int c = n > 0 ? memcmp(x.ptr, y.ptr, (size_t)n) : 0;
+    return c != 0 ? c : (x.len > y.len) - (x.len < y.len);
 }
 
-/* The checks that need no image: names, null values, duplicate keys, operations. */
-static void alter_check_ops(struct sp_ctl_config_resource *r)
+/*
+ * Same type and name twice in one request: INVALID_REQUEST for each, as
+ * Kafka answers. Sorted, so a large request costs n log n. 0 or -ENOMEM.
+ */
+static int alter_mark_duplicates(struct alter_call *ac)
+{
+    int32_t *idx = sp_arena_alloc(ac->call->arena, ((size_t)ac->n + 1) * sizeof(*idx));
+    if (idx == NULL) {
+        return -ENOMEM;
+    }
+    for (int32_t i = 0; i < ac->n; i++) {
+        idx[i] = i;
+    }
+    qsort_r(idx, (size_t)ac->n, sizeof(*idx), cmp_resource, ac);
+    for (int32_t k = 1; k < ac->n; k++) {
+        if (cmp_resource(&idx[k - 1], &idx[k], ac) == 0) {
+            alter_fail(&ac->all[idx[k - 1]], KERR_INVALID_REQUEST,
+                       "Each resource must appear at most once.");
+            alter_fail(&ac->all[idx[k]], KERR_INVALID_REQUEST,
+                       "Each resource must appear at most once.");
+        }
+    }
+    return 0;
+}
+
+static int cmp_op_key(const void *a, const void *b)
+{
+    const struct sp_ctl_config_op *x = *(const struct sp_ctl_config_op *const *)a;
+    const struct sp_ctl_config_op *y = *(const struct sp_ctl_config_op *const *)b;
+    return strcmp(x->key, y->key);
+}
+
+/* Whether two of r's operations name the same key (sorted: n log n). 0, 1, or -ENOMEM. */
+static int ops_have_duplicates(struct sp_arena *a, const struct sp_ctl_config_resource *r)
+{
+    if (r->ops_count < 2) {
+        return 0;
+    }
+    const struct sp_ctl_config_op **sorted = sp_arena_alloc(a, r->ops_count * sizeof(*sorted));
+    if (sorted == NULL) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < r->ops_count; i++) {
+        sorted[i] = &r->ops[i];
+    }
+    qsort(sorted, r->ops_count, sizeof(*sorted), cmp_op_key);
+    for (size_t i = 1; i < r->ops_count; i++) {
+        if (strcmp(sorted[i - 1]->key, sorted[i]->key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The checks that need no image: names, null values, duplicate keys, operations. 0 or -ENOMEM. */
+static int alter_check_ops(struct sp_arena *a, struct sp_ctl_config_resource *r)
 {
     for (size_t i = 0; i < r->ops_count; i++) {
-        const struct sp_ctl_config_op *o = &r->ops[i];
-        if (o->key == NULL) {
+        if (r->ops[i].key == NULL) {
             alter_fail(r, KERR_INVALID_REQUEST, "A config name is null.");
-            return;
+            return 0;
         }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(r->ops[j].key, o->key) == 0) {
-                alter_fail(r, KERR_INVALID_REQUEST, "Error due to duplicate config keys");
-                return;
-            }
-        }
+    }
+    int dup = ops_have_duplicates(a, r);
+    if (dup != 0) {
+        alter_fail(r, KERR_INVALID_REQUEST, "Error due to duplicate config keys");
+        return dup < 0 ? dup : 0;
+    }
+    for (size_t i = 0; i < r->ops_count; i++) {
+        const struct sp_ctl_config_op *o = &r->ops[i];
         if (o->op < SP_TOPIC_CFG_OP_SET || o->op > SP_TOPIC_CFG_OP_SUBTRACT) {
             alter_fail(r, KERR_INVALID_REQUEST, "Unknown operation type %d for config %.200s",
                        o->op, o->key);
-            return;
+            return 0;
         }
         if (o->value == NULL && o->op != SP_TOPIC_CFG_OP_DELETE) {
             alter_fail(r, KERR_INVALID_REQUEST, "Null value not supported for : %.200s", o->key);
-            return;
+            return 0;
         }
     }
+    return 0;
 }
 
 /*
@@ -504,7 +558,9 @@ static int alter_start(struct alter_call *ac, bool validate_only)
     if (call->error != 0) {
         return alter_respond(ac);
     }
-    alter_mark_duplicates(ac);
+    if (alter_mark_duplicates(ac) < 0) {
+        return -ENOMEM;
+    }
     struct sp_ctl_config_resource *pass =
         sp_arena_calloc(call->arena, (size_t)ac->n + 1, sizeof(*pass));
     ac->map = sp_arena_calloc(call->arena, (size_t)ac->n + 1, sizeof(*ac->map));
@@ -514,7 +570,9 @@ static int alter_start(struct alter_call *ac, bool validate_only)
     int32_t m = 0;
     for (int32_t i = 0; i < ac->n; i++) {
         struct sp_ctl_config_resource *r = &ac->all[i];
-        alter_check_ops(r);
+        if (alter_check_ops(call->arena, r) < 0) {
+            return -ENOMEM;
+        }
         if (r->error != 0) {
             continue;
         }

@@ -142,6 +142,7 @@ def check_retention(b, a):
     expect(wait_for(lambda: len(segment_files(b.data_dir, topic)) <= 4, 20),
            "segments beyond retention.bytes deleted: %d left of %d"
            % (len(segment_files(b.data_dir, topic)), n_new))
+    del p  # destroyed now, not after the broker stops (no reconnect noise in the log)
     low2, high2 = watermarks(b.bootstrap, topic, [0])[0]
     expect(low2 > low1 and high2 == 240, "earliest %d -> %d, latest %d" % (low1, low2, high2))
     return "earliest 0 -> %d -> %d; %d -> %d segment files" % (low1, low2, len(before),

@@ -10,6 +10,7 @@ operations per resource), validate_only, every refusal per resource, and
 the changes kept across a restart (ConfigRecords in the metadata log)."""
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Broker, args, check, failures, finish, guard, restart_same_port  # noqa: E402
@@ -340,6 +341,27 @@ def run_incremental(b):
     check(got[0][0] == 0, "final change of inc")
 
 
+def run_bounds(b):
+    """Large requests are answered in time and in full, and nothing is changed."""
+    c = Conn(b)
+    t0 = time.time()
+    ops = [("k%05d.no.such" % i, SET, "1") for i in range(5000)]
+    got = incr(c, 1, [(TOPIC, "inc", ops)])
+    check(got[0][0] == E_CONFIG, "5000 unknown keys in one resource: INVALID_CONFIG")
+    ops = [("retention.ms", SET, str(i)) for i in range(5000)]
+    got = incr(c, 1, [(TOPIC, "inc", ops)])
+    check(got[0][0] == E_REQUEST, "5000 times the same key: INVALID_REQUEST")
+    got = alter(c, 2, [(TOPIC, "inc", [])] * 5000)
+    check(len(got) == 5000 and all(g[0] == E_REQUEST for g in got),
+          "5000 times the same resource: INVALID_REQUEST for each")
+    res = describe(c, 4, [(TOPIC, "inc", ["retention.ms"] * 20000)] * 20)
+    check(len(res) == 20 and all(sorted(r["configs"]) == ["retention.ms"] for r in res),
+          "20 resources with 20000 keys each described")
+    check(time.time() - t0 < 20, "large requests answered in %.1f s" % (time.time() - t0))
+    _, cfg = topic_configs(c, "inc", ["retention.ms"])
+    check(cfg["retention.ms"]["value"] == "4242", "nothing changed")
+
+
 def run_restart(b):
     restart_same_port(b)
     c = Conn(b)
@@ -361,6 +383,7 @@ def main():
         ok = guard("run_broker", run_broker, b) and ok
         ok = guard("run_alter", run_alter, b) and ok
         ok = guard("run_incremental", run_incremental, b) and ok
+        ok = guard("run_bounds", run_bounds, b) and ok
         if ok:
             guard("run_restart", run_restart, b)
         rc = b.stop()
