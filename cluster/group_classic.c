@@ -509,6 +509,11 @@ static void join_release(struct sp_group_classic *gc, struct member *m)
     SP_ASSERT(m->join != NULL && gc->awaiting_join > 0);
     m->join = NULL;
     gc->awaiting_join--;
+    if (m->store != NULL) {
+        /* The join a static rejoin's store was to answer has been answered. */
+        m->store->member = NULL;
+        m->store = NULL;
+    }
 }
 
 /* Answers m's held JoinGroup with an error. */
@@ -932,7 +937,7 @@ static void sync_stored(struct sp_group_classic *gc, const struct store *s, int1
 static void static_stored(struct sp_group_classic *gc, struct store *s, int16_t err)
 {
     struct member *m = s->member;
-    if (m == NULL) {
+    if (m == NULL || m->store != s) {
         return;
     }
     m->store = NULL;
@@ -1171,7 +1176,11 @@ static int static_rejoin(struct sp_fwd *f, struct sp_group_classic *gc, struct m
         own_free(new_id);
         return -ENOMEM;
     }
-    /* The old instance, should it still be there, is fenced. */
+    /* The old instance, should it still be there, is fenced; a store for it answers no one. */
+    if (m->store != NULL) {
+        m->store->member = NULL;
+        m->store = NULL;
+    }
     join_answer_error(gc, m, KERR_FENCED_INSTANCE_ID);
     sync_answer(gc, m, KERR_FENCED_INSTANCE_ID);
     sp_log_info("group %s: static member %s comes back as %s", gc->g->id, m->instance.ptr,

@@ -415,6 +415,40 @@ def test_static(b):
     nf.close()
 
 
+def test_static_race(b):
+    """Two restarts of one static member at once: the later wins, the earlier is fenced or
+    answered first; the group keeps its generation."""
+    g = "static-race"
+    sa, sb = Member(b, g, instance="r-a"), Member(b, g, instance="r-b")
+    sa.send_join()
+    sb.send_join()
+    sa.recv(), sb.recv()
+    for m in (sa, sb):
+        m.send_sync([(sa.id, b"ra"), (sb.id, b"rb")])
+    for m in (sa, sb):
+        m.recv()
+    gen = sa.gen
+    x, y = Member(b, g, instance="r-b"), Member(b, g, instance="r-b")
+    x.send_join()
+    y.send_join()
+    jx, jy = x.recv(), y.recv()
+    errs = sorted([jx["ErrorCode"], jy["ErrorCode"]])
+    check(errs in ([0, 0], [0, E_FENCED]) and gen in (jx["GenerationId"], jy["GenerationId"]),
+          "two rejoins of one static member at once: one fenced or both answered in turn, "
+          "the generation kept: %r %r" % (jx, jy))
+    hb = {m: m.heartbeat(gen=gen) for m in (x, y)}
+    won = [m for m in (x, y) if hb[m] == E_NONE]
+    check(len(won) == 1 and sorted(hb.values()) == [E_NONE, E_FENCED],
+          "the one that came last holds the instance, the other is fenced: %r"
+          % sorted(hb.values()))
+    if won:
+        s = won[0].sync()
+        check(s["ErrorCode"] == 0 and s["Assignment"] == b"rb", "it gets the assignment")
+    check(sa.heartbeat() == E_NONE, "the other member sees no rebalance")
+    for m in (sa, sb, x, y):
+        m.close()
+
+
 def test_old_versions(b):
     for v in (0, 1):
         g = "old-v%d" % v
@@ -481,6 +515,7 @@ with Broker(exe, extra=["--smp", smp, "--set", "group.initial.rebalance.delay.ms
         guard("expiry", test_expiry, b, a1, a2, id1, id2)
     guard("protocol vote and group.max.size", test_protocol_vote_and_max_size, b)
     guard("static membership", test_static, b)
+    guard("static membership race", test_static_race, b)
     guard("old versions", test_old_versions, b)
     guard("restart", test_restart, b)
     log = b.log_text()
