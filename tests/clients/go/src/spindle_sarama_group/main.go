@@ -8,8 +8,9 @@
 // v1 (generation, member id and a per-partition timestamp of -1) or, with
 // -retention set, v2 (a retention time instead).
 //
-// It makes a topic of -partitions partitions, sends -n keyed messages, and
-// runs two members of one group that mark each message as they read it
+// It makes a topic of -partitions partitions and runs two members of one
+// group; once both hold claims of one generation it sends -n keyed
+// messages, and the members mark each message as they read it
 // (MarkMessage, committed every -commit-interval and when a session ends).
 // A third of the way through the first member leaves (its session ends, its
 // last marks are committed, then LeaveGroup); the second must take its
@@ -45,6 +46,7 @@ type summary struct {
 	LeaverRead   int                `json:"leaver_read"`
 	TakenOver    int                `json:"taken_over"`
 	Restart      [2]int             `json:"restart_split"`
+	JoinMs       int64              `json:"join_ms"`
 	JoinToFirst  map[string]int64   `json:"join_to_first_ms"`
 	Claims       map[string][]int32 `json:"claims"`
 	Generations  []string           `json:"generations"`
@@ -106,6 +108,7 @@ type tally struct {
 	by     map[int]string       // message index -> member that read it last
 	part   map[int]int32        // message index -> its partition
 	claims map[string][]int32   // member -> its latest claims
+	gen    map[string]int32     // member -> the generation of its latest session
 	first  map[string]time.Time // member -> its first message
 	start  map[string]time.Time // member -> when it started
 	gens   []string             // "member: generation [claims]", in order
@@ -114,6 +117,7 @@ type tally struct {
 
 func newTally() *tally {
 	return &tally{seen: map[int]int{}, by: map[int]string{}, part: map[int]int32{}, claims: map[string][]int32{},
+		gen:   map[string]int32{},
 		first: map[string]time.Time{}, start: map[string]time.Time{}, notify: make(chan struct{}, 1)}
 }
 
@@ -138,6 +142,7 @@ func (h *handler) Setup(s sarama.ConsumerGroupSession) error {
 	sort.Slice(parts, func(a, b int) bool { return parts[a] < parts[b] })
 	h.t.mu.Lock()
 	h.t.claims[h.name] = parts
+	h.t.gen[h.name] = s.GenerationID()
 	h.t.gens = append(h.t.gens, fmt.Sprintf("%s: generation %d %v", h.name, s.GenerationID(), parts))
 	h.t.mu.Unlock()
 	return nil
@@ -396,16 +401,29 @@ func main() {
 		die("client: %v", err)
 	}
 	defer client.Close()
-	ends := produce(client, *topic, 0, *n)
-	if len(ends) != *partitions {
-		fail("messages on %d partitions, want %d", len(ends), *partitions)
-	}
 
-	// Two members; the first leaves a third of the way through.
+	// Two members join; the messages come once both hold claims of one
+	// generation (a member that joined late would find them all read), so
+	// the rebalance while they read is the leave. The first leaves a third
+	// of the way through.
 	t := newTally()
 	t0 := time.Now()
 	a := startMember(addrs, cfg, *group, *topic, "a", t, time.Millisecond, 0)
 	b := startMember(addrs, cfg, *group, *topic, "b", t, time.Millisecond, 0)
+	joined := func() bool {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return t.gen["a"] > 0 && t.gen["a"] == t.gen["b"] && len(t.claims["a"]) > 0 &&
+			len(t.claims["b"]) > 0
+	}
+	if !waitFor(t, joined, *timeout, "both members in one generation") {
+		finish()
+	}
+	sum.JoinMs = time.Since(t0).Milliseconds()
+	ends := produce(client, *topic, 0, *n)
+	if len(ends) != *partitions {
+		fail("messages on %d partitions, want %d", len(ends), *partitions)
+	}
 	waitFor(t, func() bool { return t.total() >= *n/3 }, *timeout, fmt.Sprintf("a third of %d read", *n))
 	a.stop()
 	t.mu.Lock()
