@@ -29,6 +29,8 @@ GOCODE = "/usr/share/gocode/src"
 PROGRAMS = {
     "spindle_sarama": ["github.com/Shopify/sarama"],
     "spindle_kafkago": ["github.com/segmentio/kafka-go"],
+    "spindle_sarama_group": ["github.com/Shopify/sarama"],
+    "spindle_kafkago_group": ["github.com/segmentio/kafka-go"],
 }
 DEB_PACKAGES = {
     "github.com/Shopify/sarama": "golang-github-shopify-sarama-dev",

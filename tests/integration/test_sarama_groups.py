@@ -29,8 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clients_go  # noqa: E402
 from clients_kafka import Fail, run  # noqa: E402
 
-# The program is this test's own; clients_go knows the others by name.
-clients_go.PROGRAMS.setdefault("spindle_sarama_group", ["github.com/Shopify/sarama"])
 clients_go.need("spindle_sarama_group")
 
 PARTITIONS = 6
