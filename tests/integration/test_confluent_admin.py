@@ -28,11 +28,16 @@ def result_code(fut):
         return e.args[0].code()
 
 
+# Internal topics: there as soon as a consumer asks for its group's coordinator, as in Kafka.
+INTERNAL_TOPICS = ("__consumer_offsets",)
+
+
 def describe(admin, b):
     md = admin.list_topics(timeout=T)
     return {name: sorted(((p.id, p.leader, list(p.replicas), list(p.isrs))
                           for p in t.partitions.values()))
-            for name, t in md.topics.items() if t.error is None}, md
+            for name, t in md.topics.items()
+            if t.error is None and name not in INTERNAL_TOPICS}, md
 
 
 def layout(n):
