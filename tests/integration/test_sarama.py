@@ -61,6 +61,8 @@ def body(b):
             passed.append("%s: %s (%.1f s)" % (case, summary["per_partition"], took))
         else:
             why = summary["errors"] if summary else out[-2000:]
+            if os.environ.get("SARAMA_DEBUG"):
+                print(out[-8000:])
             failed.append("%s: exit %s: %s" % (case, rc, why))
             print("FAIL:", failed[-1], flush=True)
     for p in passed:

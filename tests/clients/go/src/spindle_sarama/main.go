@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"log"
 	"os"
 	"sort"
 	"strings"
@@ -76,6 +77,40 @@ func value(i int) []byte {
 	return []byte(v)
 }
 
+// waitLeaders opens the connections to the topic's leaders before the
+// producer starts. Sarama 1.22 opens a newly registered broker in the
+// background and its producer sends on it without waiting, failing the
+// first batch with "broker not connected" when the dial is not done yet
+// (seen with the auto-created topics, whose leader is found by the same
+// metadata request that registers the broker); with retries off that
+// would be a lost batch, so the test takes the race out of the client.
+func waitLeaders(client sarama.Client, topic string) {
+	if err := client.RefreshMetadata(topic); err != nil {
+		die("metadata for %s: %v", topic, err)
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		die("partitions of %s: %v", topic, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range parts {
+		leader, err := client.Leader(topic, p)
+		if err != nil {
+			die("leader of %s/%d: %v", topic, p, err)
+		}
+		for {
+			ok, _ := leader.Connected()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				die("leader of %s/%d never connected", topic, p)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 func main() {
 	brokers := flag.String("brokers", "127.0.0.1:9092", "bootstrap brokers, comma separated")
 	version := flag.String("version", "2.1.0", "sarama config.Version")
@@ -120,6 +155,9 @@ func main() {
 	default:
 		die("unknown compression %q", *compression)
 	}
+	if os.Getenv("SARAMA_DEBUG") != "" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
+	}
 	cfg.Consumer.Return.Errors = true
 	cfg.Consumer.Fetch.Default = 1 << 20
 	cfg.Consumer.MaxWaitTime = 200 * time.Millisecond
@@ -157,6 +195,7 @@ func main() {
 			Value: sarama.ByteEncoder(value(i)), Timestamp: base.Add(time.Duration(i) * time.Millisecond),
 			Metadata: i}
 	}
+	waitLeaders(client, *topic)
 	producer, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
 		die("producer: %v", err)
