@@ -107,29 +107,39 @@ static inline bool kproto_uuid_is_zero(const struct sp_uuid *u)
 
 /* ---- headers ---- */
 
-#define KPROTO_API_KEY_PRODUCE                  0
-#define KPROTO_API_KEY_FETCH                    1
-#define KPROTO_API_KEY_LIST_OFFSETS             2
-#define KPROTO_API_KEY_METADATA                 3
-#define KPROTO_API_KEY_CONTROLLED_SHUTDOWN      7
-#define KPROTO_API_KEY_OFFSET_COMMIT            8
-#define KPROTO_API_KEY_OFFSET_FETCH             9
-#define KPROTO_API_KEY_FIND_COORDINATOR         10
-#define KPROTO_API_KEY_JOIN_GROUP               11
-#define KPROTO_API_KEY_HEARTBEAT                12
-#define KPROTO_API_KEY_LEAVE_GROUP              13
-#define KPROTO_API_KEY_SYNC_GROUP               14
-#define KPROTO_API_KEY_DESCRIBE_GROUPS          15
-#define KPROTO_API_KEY_LIST_GROUPS              16
-#define KPROTO_API_KEY_API_VERSIONS             18
-#define KPROTO_API_KEY_CREATE_TOPICS            19
-#define KPROTO_API_KEY_DELETE_TOPICS            20
-#define KPROTO_API_KEY_INIT_PRODUCER_ID         22
-#define KPROTO_API_KEY_CREATE_PARTITIONS        37
-#define KPROTO_API_KEY_DELETE_GROUPS            42
-#define KPROTO_API_KEY_OFFSET_DELETE            47
-#define KPROTO_API_KEY_CONSUMER_GROUP_HEARTBEAT 68
-#define KPROTO_API_KEY_CONSUMER_GROUP_DESCRIBE  69
+#define KPROTO_API_KEY_PRODUCE                   0
+#define KPROTO_API_KEY_FETCH                     1
+#define KPROTO_API_KEY_LIST_OFFSETS              2
+#define KPROTO_API_KEY_METADATA                  3
+#define KPROTO_API_KEY_CONTROLLED_SHUTDOWN       7
+#define KPROTO_API_KEY_OFFSET_COMMIT             8
+#define KPROTO_API_KEY_OFFSET_FETCH              9
+#define KPROTO_API_KEY_FIND_COORDINATOR          10
+#define KPROTO_API_KEY_JOIN_GROUP                11
+#define KPROTO_API_KEY_HEARTBEAT                 12
+#define KPROTO_API_KEY_LEAVE_GROUP               13
+#define KPROTO_API_KEY_SYNC_GROUP                14
+#define KPROTO_API_KEY_DESCRIBE_GROUPS           15
+#define KPROTO_API_KEY_LIST_GROUPS               16
+#define KPROTO_API_KEY_API_VERSIONS              18
+#define KPROTO_API_KEY_CREATE_TOPICS             19
+#define KPROTO_API_KEY_DELETE_TOPICS             20
+#define KPROTO_API_KEY_DELETE_RECORDS            21
+#define KPROTO_API_KEY_INIT_PRODUCER_ID          22
+#define KPROTO_API_KEY_OFFSET_FOR_LEADER_EPOCH   23
+#define KPROTO_API_KEY_DESCRIBE_CONFIGS          32
+#define KPROTO_API_KEY_ALTER_CONFIGS             33
+#define KPROTO_API_KEY_DESCRIBE_LOG_DIRS         35
+#define KPROTO_API_KEY_CREATE_PARTITIONS         37
+#define KPROTO_API_KEY_DELETE_GROUPS             42
+#define KPROTO_API_KEY_ELECT_LEADERS             43
+#define KPROTO_API_KEY_INCREMENTAL_ALTER_CONFIGS 44
+#define KPROTO_API_KEY_OFFSET_DELETE             47
+#define KPROTO_API_KEY_DESCRIBE_CLUSTER          60
+#define KPROTO_API_KEY_DESCRIBE_PRODUCERS        61
+#define KPROTO_API_KEY_CONSUMER_GROUP_HEARTBEAT  68
+#define KPROTO_API_KEY_CONSUMER_GROUP_DESCRIBE   69
+#define KPROTO_API_KEY_DESCRIBE_TOPIC_PARTITIONS 75
 
 /* Request header version (0, 1 or 2) for a request of this key and version:
  * 2 for flexible versions (including versions above the highest known, as
