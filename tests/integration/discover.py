@@ -6,7 +6,7 @@ near the top of each tests/integration/test_*.{py,mjs} file.
 runner:   python (the first python3), system-python (/usr/bin/python3, which
           sees Debian's client packages), node.
 variants: matrix (1 and 3 shards, each also capped at Linux 6.1's io_uring),
-          once (3 shards; CI's 6.1-capped rerun covers the cap), or
+          once (3 shards; CI's capped ASan run covers the cap), or
           standalone (the test starts what it needs itself: no broker args).
 A file without the line is not a broker test (a helper module)."""
 import os
