@@ -4,11 +4,11 @@
  * DescribeProducers v0 and DescribeLogDirs v0-4.
  *
  * The request's partitions become items, resolved against this shard's
- * image and grouped per owner; each owner gets the request lent once
- * (cluster/forward.h) and answers its items from its partitions, then the
- * response is filled here from the items:
+ * image and grouped per owner (cluster/fanout.h); each owner gets the
+ * request lent once (cluster/forward.h) and answers its items from its
+ * partitions, then the response is filled here from the items:
  *
- *   items (call's arena) ---- owner 0: ap_on_owner: items[order[first[0]..first[1])]
+ *   items (call's arena) ---- owner 0: ap_on_owner: its run of the fan-out's order
  *        \---------------- owner 1: ...            (lists in the forward's arena)
  *   ap_then: the last one back fills the response
  *
@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "cluster/dispatch_impl.h"
+#include "cluster/fanout.h"
 #include "cluster/forward.h"
 #include "cluster/image.h"
 #include "cluster/part.h"
@@ -56,14 +57,11 @@
 #include "core/config.h"
 #include "core/rx.h"
 
-#define AP_NO_OWNER UINT16_MAX
-
 /* One partition of a request. */
 struct ap_item {
     struct sp_str name; /* borrowed from the request or the image (valid during the call) */
     int32_t partition;
     uint8_t topic_id[16];
-    uint16_t owner; /* AP_NO_OWNER: answered here */
     bool internal;
     int16_t error;
     /* Asked. */
@@ -87,8 +85,7 @@ struct ap_call {
     struct sp_api_call *call;
     struct ap_item *items;
     uint32_t nitems;
-    uint32_t *order; /* item indexes grouped by owner */
-    uint32_t *first; /* [shards + 1]: owner s has order[first[s] .. first[s + 1]) */
+    struct sp_fanout fo; /* the items by owner */
     ap_part_fn part_fn;
     ap_fill_fn fill;
     uint32_t forwards;
@@ -100,8 +97,9 @@ struct ap_call {
 static int ap_on_owner(struct sp_fwd *f)
 {
     struct ap_call *ac = f->arg;
-    for (uint32_t k = ac->first[f->index]; k < ac->first[f->index + 1]; k++) {
-        struct ap_item *it = &ac->items[ac->order[k]];
+    uint32_t s = (uint32_t)f->index;
+    for (uint32_t k = sp_fanout_begin(&ac->fo, s); k < sp_fanout_end(&ac->fo, s); k++) {
+        struct ap_item *it = &ac->items[ac->fo.order[k]];
         struct sp_part *p = sp_part_get(it->topic_id, it->partition);
         if (p == NULL) {
             it->error = KERR_NOT_LEADER_OR_FOLLOWER;
@@ -129,29 +127,21 @@ static int ap_then(struct sp_fwd *f, int rc)
 }
 
 /* Finds each item's topic and owner; those that cannot go anywhere get their error. */
-static void ap_resolve(struct ap_call *ac, uint32_t nshards)
+static void ap_resolve(struct ap_call *ac)
 {
     for (uint32_t i = 0; i < ac->nitems; i++) {
         struct ap_item *it = &ac->items[i];
-        it->owner = AP_NO_OWNER;
-        if (it->error == 0 && ac->call->error != 0) {
+        if (it->error == 0) {
             it->error = ac->call->error;
         }
         if (it->error != 0) {
             continue;
         }
-        const struct sp_topic *t =
-            it->name.ptr != NULL ? sp_image_topic(it->name.ptr, (size_t)it->name.len) : NULL;
-        if (t == NULL || it->partition < 0 || it->partition >= t->partitions) {
-            it->error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            continue;
-        }
-        memcpy(it->topic_id, t->id, 16);
-        it->internal = t->internal;
-        it->owner = t->part[it->partition].shard;
-        if (it->owner >= nshards) {
-            it->owner = AP_NO_OWNER;
-            it->error = KERR_NOT_LEADER_OR_FOLLOWER;
+        const struct sp_topic *t;
+        it->error = sp_fanout_place(&ac->fo, i, it->name, it->partition, &t);
+        if (it->error == 0) {
+            memcpy(it->topic_id, t->id, 16);
+            it->internal = t->internal;
         }
     }
 }
@@ -163,35 +153,13 @@ static void ap_resolve(struct ap_call *ac, uint32_t nshards)
 static int ap_run(struct ap_call *ac)
 {
     struct sp_api_call *call = ac->call;
-    uint32_t nshards = sp_rx_shard_count();
-    ac->order = sp_arena_calloc(call->arena, ac->nitems > 0 ? ac->nitems : 1, sizeof(*ac->order));
-    ac->first = sp_arena_calloc(call->arena, nshards + 1, sizeof(*ac->first));
-    if (ac->order == NULL || ac->first == NULL) {
+    if (sp_fanout_init(&ac->fo, call->arena, ac->nitems) < 0) {
         return -ENOMEM;
     }
-    ap_resolve(ac, nshards);
-    /* Counting sort by owner: first[s + 1] counts owner s, then becomes its end. */
-    for (uint32_t i = 0; i < ac->nitems; i++) {
-        if (ac->items[i].owner != AP_NO_OWNER) {
-            ac->first[ac->items[i].owner + 1]++;
-        }
-    }
-    for (uint32_t s = 0; s < nshards; s++) {
-        ac->first[s + 1] += ac->first[s];
-    }
-    uint32_t *at = sp_arena_calloc(call->arena, nshards, sizeof(*at));
-    if (at == NULL) {
-        return -ENOMEM;
-    }
-    memcpy(at, ac->first, nshards * sizeof(*at));
-    for (uint32_t i = 0; i < ac->nitems; i++) {
-        uint16_t s = ac->items[i].owner;
-        if (s != AP_NO_OWNER) {
-            ac->order[at[s]++] = i;
-        }
-    }
-    for (uint32_t s = 0; s < nshards; s++) {
-        if (ac->first[s] == ac->first[s + 1]) {
+    ap_resolve(ac);
+    sp_fanout_group(&ac->fo);
+    for (uint32_t s = 0; s < ac->fo.nshards; s++) {
+        if (sp_fanout_begin(&ac->fo, s) == sp_fanout_end(&ac->fo, s)) {
             continue;
         }
         int rc = sp_api_forward(call, s, ap_on_owner, ap_then, ac, (int32_t)s);

@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "cluster/dispatch_impl.h"
+#include "cluster/fanout.h"
 #include "cluster/image.h"
 #include "cluster/part.h"
 #include "core/rx.h"
@@ -53,7 +54,6 @@
 #include "protocol/batch.h"
 #include "protocol/compress.h"
 
-#define LO_NO_OWNER          UINT16_MAX
 #define LO_SCAN_READ_BYTES   (1u << 20)  /* a max-timestamp scan step */
 #define LO_DECOMPRESS_MAX    (64u << 20) /* records of one batch, decompressed */
 #define LO_TS_LATEST         (-1)
@@ -75,7 +75,6 @@ struct lo_item {
     int32_t leader_epoch; /* CurrentLeaderEpoch asked; -1 unchecked */
     int64_t timestamp;
     int32_t max_num; /* v0: MaxNumOffsets */
-    uint16_t owner;
     /* Answer. */
     int16_t error;
     int64_t offset;
@@ -94,18 +93,16 @@ struct lo_item {
 struct lo_owner {
     struct sp_xq_msg msg;
     struct lo *lo;
-    uint32_t begin, end;
     uint32_t pending;
 };
 
 struct lo {
     struct sp_api_call *call;
     uint32_t nitems;
-    uint32_t nshards;
     uint32_t inflight;
     struct lo_item *items;
-    uint32_t *order;
-    struct lo_owner *owners;
+    struct sp_fanout fo;     /* the items by owner */
+    struct lo_owner *owners; /* [fo.nshards] */
 };
 
 /* ---- Owner side ---------------------------------------------------------- */
@@ -260,7 +257,8 @@ static void lo_read_done(struct sp_plog_read *r, int res)
         return;
     }
     lo_item_finish(it);
-    struct lo_owner *o = &it->lo->owners[it->owner];
+    struct lo *lo = it->lo;
+    struct lo_owner *o = &lo->owners[lo->fo.owner[it - lo->items]];
     SP_ASSERT(o->pending > 0);
     if (--o->pending == 0) {
         sp_xq_reply(&o->msg);
@@ -329,9 +327,10 @@ static void lo_owner_run(struct sp_xq_msg *m)
 {
     struct lo_owner *o = sp_container_of(m, struct lo_owner, msg);
     struct lo *lo = o->lo;
+    uint32_t s = (uint32_t)(o - lo->owners);
     o->pending = 0;
-    for (uint32_t k = o->begin; k < o->end; k++) {
-        o->pending += (uint32_t)lo_item_start(&lo->items[lo->order[k]]);
+    for (uint32_t k = sp_fanout_begin(&lo->fo, s); k < sp_fanout_end(&lo->fo, s); k++) {
+        o->pending += (uint32_t)lo_item_start(&lo->items[lo->fo.order[k]]);
     }
     if (o->pending > 0) {
         sp_xq_hold(m); /* lo_read_done replies: it never runs inside the call that read */
@@ -454,51 +453,21 @@ static int lo_mark_duplicates(struct lo *lo, struct sp_arena *arena)
     return 0;
 }
 
+/* Finds each item's topic and owner; those that cannot go anywhere get their error. */
 static void lo_resolve(struct lo *lo, int16_t call_error)
 {
     for (uint32_t i = 0; i < lo->nitems; i++) {
         struct lo_item *it = &lo->items[i];
-        it->owner = LO_NO_OWNER;
-        if (it->error == 0 && call_error != 0) {
+        if (it->error == 0) {
             it->error = call_error;
         }
         if (it->error != 0) {
             continue;
         }
-        const struct sp_topic *t =
-            it->name.ptr != NULL ? sp_image_topic(it->name.ptr, (size_t)it->name.len) : NULL;
-        if (t == NULL || it->partition < 0 || it->partition >= t->partitions) {
-            it->error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            continue;
-        }
-        memcpy(it->topic_id, t->id, 16);
-        it->owner = t->part[it->partition].shard;
-        if (it->owner >= lo->nshards) {
-            it->owner = LO_NO_OWNER;
-            it->error = KERR_NOT_LEADER_OR_FOLLOWER;
-        }
-    }
-}
-
-static void lo_order(struct lo *lo)
-{
-    for (uint32_t i = 0; i < lo->nitems; i++) {
-        if (lo->items[i].owner != LO_NO_OWNER) {
-            lo->owners[lo->items[i].owner].end++;
-        }
-    }
-    uint32_t at = 0;
-    for (uint32_t s = 0; s < lo->nshards; s++) {
-        struct lo_owner *o = &lo->owners[s];
-        uint32_t n = o->end;
-        o->lo = lo;
-        o->begin = o->end = at;
-        at += n;
-    }
-    for (uint32_t i = 0; i < lo->nitems; i++) {
-        uint16_t s = lo->items[i].owner;
-        if (s != LO_NO_OWNER) {
-            lo->order[lo->owners[s].end++] = i;
+        const struct sp_topic *t;
+        it->error = sp_fanout_place(&lo->fo, i, it->name, it->partition, &t);
+        if (it->error == 0) {
+            memcpy(it->topic_id, t->id, 16);
         }
     }
 }
@@ -517,19 +486,20 @@ int sp_api_list_offsets(struct sp_api_call *call)
         return -EINVAL;
     }
     struct lo *lo = sp_arena_calloc(call->arena, 1, sizeof(*lo));
-    uint32_t nshards = sp_rx_shard_count();
     struct lo_item *items = sp_arena_calloc(call->arena, n > 0 ? n : 1, sizeof(*items));
-    uint32_t *order = sp_arena_calloc(call->arena, n > 0 ? n : 1, sizeof(*order));
-    struct lo_owner *owners = sp_arena_calloc(call->arena, nshards, sizeof(*owners));
-    if (lo == NULL || items == NULL || order == NULL || owners == NULL) {
+    if (lo == NULL || items == NULL) {
         return -ENOMEM;
     }
-    *lo = (struct lo){.call = call,
-                      .nitems = (uint32_t)n,
-                      .nshards = nshards,
-                      .items = items,
-                      .order = order,
-                      .owners = owners};
+    *lo = (struct lo){.call = call, .nitems = (uint32_t)n, .items = items};
+    if (sp_fanout_init(&lo->fo, call->arena, lo->nitems) < 0) {
+        return -ENOMEM;
+    }
+    uint32_t nshards = lo->fo.nshards;
+    struct lo_owner *owners = sp_arena_calloc(call->arena, nshards, sizeof(*owners));
+    if (owners == NULL) {
+        return -ENOMEM;
+    }
+    lo->owners = owners;
     uint32_t k = 0;
     for (int32_t i = 0; i < req->Topics_count; i++) {
         const struct kproto_list_offsets_request_list_offsets_topic *t = &req->Topics[i];
@@ -547,10 +517,11 @@ int sp_api_list_offsets(struct sp_api_call *call)
         return -ENOMEM;
     }
     lo_resolve(lo, call->error);
-    lo_order(lo);
+    sp_fanout_group(&lo->fo);
     for (uint32_t s = 0; s < nshards; s++) {
         struct lo_owner *o = &owners[s];
-        if (o->begin == o->end) {
+        o->lo = lo;
+        if (sp_fanout_begin(&lo->fo, s) == sp_fanout_end(&lo->fo, s)) {
             continue;
         }
         o->msg.fn = lo_owner_run;
