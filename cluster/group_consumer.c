@@ -239,29 +239,26 @@ static void member_id_new(char out[23])
     out[22] = '\0';
 }
 
+/* sp_config_list_each's callback: 1 + the first assignor this broker knows. */
+static int assignor_known(void *ctx, const char *item, size_t len)
+{
+    (void)ctx;
+    int a = sp_assignor_by_name(item, len);
+    return a >= 0 ? a + 1 : 0;
+}
+
 static int assignor_default(void)
 {
     const char *list = sp_config_str(cfg(), SP_CFG_GROUP_CONSUMER_ASSIGNORS);
-    const char *p = list != NULL ? list : "";
-    while (*p != '\0') {
-        while (*p == ' ' || *p == ',') {
-            p++;
-        }
-        const char *e = p;
-        while (*e != '\0' && *e != ',') {
-            e++;
-        }
-        const char *t = e;
-        while (t > p && t[-1] == ' ') {
-            t--;
-        }
-        int a = sp_assignor_by_name(p, (size_t)(t - p));
-        if (a >= 0) {
-            return a;
-        }
-        p = e;
-    }
-    return SP_ASSIGNOR_UNIFORM;
+    int a = sp_config_list_each(list != NULL ? list : "", assignor_known, NULL);
+    return a > 0 ? a - 1 : SP_ASSIGNOR_UNIFORM;
+}
+
+/* sp_config_list_each's callback: 1 when the item is ctx's name. */
+static int assignor_is(void *ctx, const char *item, size_t len)
+{
+    const struct sp_str *name = ctx;
+    return len == (size_t)name->len && memcmp(item, name->ptr, len) == 0;
 }
 
 /* Whether `name` is an assignor this broker serves: known, and in group.consumer.assignors. */
@@ -271,25 +268,7 @@ static bool assignor_served(struct sp_str name)
         return false;
     }
     const char *list = sp_config_str(cfg(), SP_CFG_GROUP_CONSUMER_ASSIGNORS);
-    const char *p = list != NULL ? list : "";
-    while (*p != '\0') {
-        while (*p == ' ' || *p == ',') {
-            p++;
-        }
-        const char *e = p;
-        while (*e != '\0' && *e != ',') {
-            e++;
-        }
-        const char *t = e;
-        while (t > p && t[-1] == ' ') {
-            t--;
-        }
-        if ((size_t)(t - p) == (size_t)name.len && memcmp(p, name.ptr, (size_t)name.len) == 0) {
-            return true;
-        }
-        p = e;
-    }
-    return false;
+    return sp_config_list_each(list != NULL ? list : "", assignor_is, &name) != 0;
 }
 
 static bool consumer_protocol_enabled(void)
@@ -531,38 +510,31 @@ static int member_set_topics(struct cg_member *m, const struct sp_str *names, in
     return 0;
 }
 
-/* Whether names (as sent) are m's subscription already. */
-static int str_cmp_wire(const char *s, struct sp_str v)
+/* bsearch's comparator over m's sorted names: the key, a name as sent, against one of them. */
+static int topic_cmp_wire(const void *key, const void *elem)
 {
+    const struct sp_str *v = key;
+    const char *s = *(char *const *)elem;
     size_t n = strlen(s);
-    size_t k = n < (size_t)v.len ? n : (size_t)v.len;
-    int c = k > 0 ? memcmp(s, v.ptr, k) : 0;
+    size_t k = n < (size_t)v->len ? n : (size_t)v->len;
+    int c = k > 0 ? memcmp(v->ptr, s, k) : 0;
     if (c != 0) {
         return c;
     }
-    return (n > (size_t)v.len) - (n < (size_t)v.len);
+    return ((size_t)v->len > n) - ((size_t)v->len < n);
 }
 
 /* Where name is in m's sorted names, or -1. */
 static int64_t member_topic_index(const struct cg_member *m, struct sp_str name)
 {
-    size_t lo = 0;
-    size_t hi = m->topics_n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = str_cmp_wire(m->topics[mid], name);
-        if (c == 0) {
-            return (int64_t)mid;
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+    if (m->topics_n == 0) {
+        return -1;
     }
-    return -1;
+    char **at = bsearch(&name, m->topics, m->topics_n, sizeof(*m->topics), topic_cmp_wire);
+    return at != NULL ? at - m->topics : -1;
 }
 
+/* Whether names (as sent) are m's subscription already. */
 static bool member_topics_same(const struct cg_member *m, const struct sp_str *names, int32_t n)
 {
     /* Every name sent is known, and every known one was sent (duplicates aside). */
@@ -604,29 +576,10 @@ static int member_set_regex(struct cg_member *m, struct sp_str re)
     return 0;
 }
 
-static bool member_has_topic(const struct cg_member *m, const char *name)
-{
-    size_t lo = 0;
-    size_t hi = m->topics_n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(m->topics[mid], name);
-        if (c == 0) {
-            return true;
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return false;
-}
-
 /* Whether m subscribes to the topic, by name or by its regex (internal topics never match one). */
 static bool member_subscribes(const struct cg_member *m, const char *name, bool internal)
 {
-    if (member_has_topic(m, name)) {
+    if (member_topic_index(m, (struct sp_str){name, (int32_t)strlen(name)}) >= 0) {
         return true;
     }
     return m->re_ok && !internal && regexec(&m->re, name, 0, NULL, 0) == 0;
