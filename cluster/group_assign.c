@@ -28,21 +28,7 @@ bool sp_assign_set_has(const struct sp_assign_set *s, const uint8_t id[16], int3
     struct sp_assign_tp key;
     memcpy(key.id, id, 16);
     key.p = p;
-    uint32_t lo = 0;
-    uint32_t hi = s->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = sp_assign_tp_cmp(&s->v[mid], &key);
-        if (c == 0) {
-            return true;
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return false;
+    return s->n > 0 && bsearch(&key, s->v, s->n, sizeof(s->v[0]), tp_qcmp) != NULL;
 }
 
 void sp_assign_set_normalize(struct sp_assign_set *s)
@@ -214,21 +200,11 @@ static void work_free(struct work *w)
 /* The topic with this id, or -1. */
 static int64_t work_topic(const struct work *w, const uint8_t id[16])
 {
-    uint32_t lo = 0;
-    uint32_t hi = w->topics_n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(w->order[mid].id, id, 16);
-        if (c == 0) {
-            return w->order[mid].t;
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return -1;
+    struct topic_ref key;
+    memcpy(key.id, id, 16);
+    const struct topic_ref *r =
+        w->topics_n > 0 ? bsearch(&key, w->order, w->topics_n, sizeof(key), ref_cmp) : NULL;
+    return r != NULL ? (int64_t)r->t : -1;
 }
 
 static bool work_subscribed(const struct work *w, uint32_t m, uint32_t t)
