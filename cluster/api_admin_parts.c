@@ -625,13 +625,12 @@ static struct ap_call *dld_all(struct sp_api_call *call)
     for (uint32_t i = 0; i < nt; i++) {
         const struct sp_topic *t = sp_image_topic_at(i);
         /* A copy: a delta applied while the owners answer may free the image's. */
-        char *name = sp_arena_alloc(call->arena, t->name_len + 1);
-        if (name == NULL) {
+        struct sp_str name = sp_str_copy(call->arena, t->name, t->name_len);
+        if (name.ptr == NULL) {
             return NULL;
         }
-        memcpy(name, t->name, t->name_len + 1);
         for (int32_t j = 0; j < t->partitions; j++, k++) {
-            ac->items[k].name = (struct sp_str){name, (int32_t)t->name_len};
+            ac->items[k].name = name;
             ac->items[k].partition = j;
         }
     }

@@ -51,31 +51,6 @@
 
 #define MSG_LEN_MAX 256
 
-static struct sp_str arena_str(struct sp_arena *a, const char *s)
-{
-    size_t len = strlen(s);
-    char *p = sp_arena_alloc(a, len + 1);
-    if (p == NULL) {
-        return sp_str_make(NULL);
-    }
-    memcpy(p, s, len + 1);
-    return (struct sp_str){p, (int32_t)len};
-}
-
-/* A NUL-terminated copy in the arena; NULL for a null string or when the arena is full. */
-static const char *arena_cstr(struct sp_arena *a, struct sp_str s)
-{
-    if (s.ptr == NULL) {
-        return NULL;
-    }
-    char *p = sp_arena_alloc(a, (size_t)s.len + 1);
-    if (p != NULL) {
-        memcpy(p, s.ptr, (size_t)s.len);
-        p[s.len] = '\0';
-    }
-    return p;
-}
-
 static int8_t source_of(int src)
 {
     return src == SP_TOPIC_CFG_SRC_TOPIC    ? SRC_TOPIC
@@ -147,7 +122,7 @@ static int describe_topic_synonyms(struct sp_api_call *call, const struct sp_top
     }
     for (size_t i = 0; i < n; i++) {
         s[i].Name = sp_str_make(syn[i].name); /* static or the broker's, for the run */
-        s[i].Value = arena_str(call->arena, syn[i].value);
+        s[i].Value = sp_str_dup(call->arena, syn[i].value);
         s[i].Source = source_of(syn[i].source);
         if (s[i].Value.ptr == NULL) {
             return -ENOMEM;
@@ -172,7 +147,7 @@ static int describe_topic(struct sp_api_call *call, const dc_resource *rr, dc_re
     }
     if (err != 0) {
         r->ErrorCode = err;
-        r->ErrorMessage = arena_str(call->arena, msg);
+        r->ErrorMessage = sp_str_dup(call->arena, msg);
         return 0;
     }
     /* The longest value is an explicit one or a short built-in one. */
@@ -197,7 +172,7 @@ static int describe_topic(struct sp_api_call *call, const dc_resource *rr, dc_re
         }
         dc_entry *c = &e[k++];
         c->Name = sp_str_make(names[i]);
-        c->Value = arena_str(call->arena, buf);
+        c->Value = sp_str_dup(call->arena, buf);
         c->ReadOnly = false;
         c->ConfigSource = source_of(src);
         c->IsDefault = call->version == 0 && c->ConfigSource == SRC_DEFAULT; /* v0 only */
@@ -285,7 +260,7 @@ static int describe_broker(struct sp_api_call *call, const dc_resource *rr, dc_r
     int16_t err = broker_name_check(rr->ResourceName, &is_default, msg, sizeof(msg));
     if (err != 0) {
         r->ErrorCode = err;
-        r->ErrorMessage = arena_str(call->arena, msg);
+        r->ErrorMessage = sp_str_dup(call->arena, msg);
         return 0;
     }
     if (is_default || rr->ResourceType == RES_BROKER_LOGGER) {
@@ -323,7 +298,7 @@ int sp_api_describe_configs(struct sp_api_call *call)
             char msg[64];
             snprintf(msg, sizeof(msg), "Unsupported resource type: %d", rr->ResourceType);
             r->ErrorCode = KERR_INVALID_REQUEST;
-            r->ErrorMessage = arena_str(call->arena, msg);
+            r->ErrorMessage = sp_str_dup(call->arena, msg);
         }
         if (rc < 0) {
             return rc;
@@ -517,7 +492,7 @@ static int alter_respond(struct alter_call *ac)
         const struct sp_ctl_config_resource *r = &ac->all[i];
         res[i].ErrorCode = call->error != 0 ? call->error : r->error;
         res[i].ErrorMessage = res[i].ErrorCode != 0 && call->error == 0 && r->message[0] != '\0'
-                                  ? arena_str(call->arena, r->message)
+                                  ? sp_str_dup(call->arena, r->message)
                                   : sp_str_make(NULL);
         res[i].ResourceType = ac->type[i];
         res[i].ResourceName = r->name;
@@ -631,8 +606,8 @@ int sp_api_alter_configs(struct sp_api_call *call)
             return -ENOMEM;
         }
         for (int32_t j = 0; j < k; j++) {
-            ops[j].key = arena_cstr(call->arena, rr->Configs[j].Name);
-            ops[j].value = arena_cstr(call->arena, rr->Configs[j].Value);
+            ops[j].key = sp_str_cstr(call->arena, rr->Configs[j].Name);
+            ops[j].value = sp_str_cstr(call->arena, rr->Configs[j].Value);
             ops[j].op = SP_TOPIC_CFG_OP_SET;
             if ((ops[j].key == NULL && rr->Configs[j].Name.ptr != NULL) ||
                 (ops[j].value == NULL && rr->Configs[j].Value.ptr != NULL)) {
@@ -668,8 +643,8 @@ int sp_api_incremental_alter_configs(struct sp_api_call *call)
             return -ENOMEM;
         }
         for (int32_t j = 0; j < k; j++) {
-            ops[j].key = arena_cstr(call->arena, rr->Configs[j].Name);
-            ops[j].value = arena_cstr(call->arena, rr->Configs[j].Value);
+            ops[j].key = sp_str_cstr(call->arena, rr->Configs[j].Name);
+            ops[j].value = sp_str_cstr(call->arena, rr->Configs[j].Value);
             ops[j].op = rr->Configs[j].ConfigOperation;
             if ((ops[j].key == NULL && rr->Configs[j].Name.ptr != NULL) ||
                 (ops[j].value == NULL && rr->Configs[j].Value.ptr != NULL)) {

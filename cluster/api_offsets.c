@@ -50,20 +50,6 @@ static bool group_id_ok(struct sp_str id)
     return id.ptr != NULL && id.len > 0;
 }
 
-/* A copy of s in a, NUL-terminated after len; s.ptr NULL gives "" . */
-static struct sp_str arena_str(struct sp_arena *a, const char *s, size_t len)
-{
-    char *p = sp_arena_alloc(a, len + 1);
-    if (p == NULL) {
-        return (struct sp_str){NULL, 0};
-    }
-    if (len > 0) {
-        memcpy(p, s, len);
-    }
-    p[len] = 0;
-    return (struct sp_str){p, (int32_t)len};
-}
-
 static uint32_t group_members(const struct sp_group *g)
 {
     return sp_group_classic_members(g) + sp_group_consumer_members(g);
@@ -211,7 +197,7 @@ static int oc_collect(struct sp_fwd *f, struct oc_commit *c, struct sp_group_rec
             e->topic = rt->Name;
             e->partition = rp->PartitionIndex;
             e->value = oc_value(call, req, rp, now_ms);
-            struct sp_str mdc = arena_str(f->arena, md.ptr, md.ptr != NULL ? (size_t)md.len : 0);
+            struct sp_str mdc = sp_str_copy(f->arena, md.ptr, md.ptr != NULL ? (size_t)md.len : 0);
             if (mdc.ptr == NULL) {
                 return -ENOMEM;
             }
@@ -401,7 +387,7 @@ static void of_part_fill(struct sp_arena *a, struct of_part *p, const struct sp_
     }
     p->offset = o->offset;
     p->epoch = o->leader_epoch;
-    p->metadata = arena_str(a, o->metadata, strlen(o->metadata));
+    p->metadata = sp_str_dup(a, o->metadata);
     if (p->metadata.ptr == NULL) {
         p->error = KERR_UNKNOWN_SERVER_ERROR;
         p->metadata = sp_str_make("");
@@ -466,7 +452,7 @@ static int of_all(struct sp_fwd *f, const struct sp_group *g, struct of_answer *
     }
     for (int32_t k = 0; k < nt; k++) {
         struct of_topic *t = &ans->topics[k];
-        t->name = arena_str(a, first[k]->topic, strlen(first[k]->topic));
+        t->name = sp_str_dup(a, first[k]->topic);
         t->parts = sp_arena_calloc(a, (size_t)counts[k], sizeof(*t->parts));
         if (t->name.ptr == NULL || t->parts == NULL) {
             return -ENOMEM;

@@ -22,34 +22,9 @@
 #define CFG_SOURCE_DEFAULT       5
 #define CFG_VALUE_LEN_MAX        1024
 
-static struct sp_str arena_str(struct sp_arena *a, const char *s)
-{
-    size_t len = strlen(s);
-    char *p = sp_arena_alloc(a, len + 1);
-    if (p == NULL) {
-        return sp_str_make(NULL);
-    }
-    memcpy(p, s, len + 1);
-    return (struct sp_str){p, (int32_t)len};
-}
-
-/* A NUL-terminated copy in the arena; NULL for a null string or when the arena is full. */
-static const char *arena_cstr(struct sp_arena *a, struct sp_str s)
-{
-    if (s.ptr == NULL) {
-        return NULL;
-    }
-    char *p = sp_arena_alloc(a, (size_t)s.len + 1);
-    if (p != NULL) {
-        memcpy(p, s.ptr, (size_t)s.len);
-        p[s.len] = '\0';
-    }
-    return p;
-}
-
 static struct sp_str message_or_null(struct sp_arena *a, const char *msg)
 {
-    return msg[0] != '\0' ? arena_str(a, msg) : sp_str_make(NULL);
+    return msg[0] != '\0' ? sp_str_dup(a, msg) : sp_str_make(NULL);
 }
 
 /*
@@ -140,8 +115,8 @@ static int create_prepare(struct sp_arena *a,
             return -ENOMEM;
         }
         for (int32_t i = 0; i < rt->Configs_count; i++) {
-            kv[i].key = arena_cstr(a, rt->Configs[i].Name);
-            kv[i].value = arena_cstr(a, rt->Configs[i].Value);
+            kv[i].key = sp_str_cstr(a, rt->Configs[i].Name);
+            kv[i].value = sp_str_cstr(a, rt->Configs[i].Value);
             if (kv[i].key == NULL && t->error == 0) {
                 t->error = KERR_INVALID_CONFIG;
                 snprintf(t->message, sizeof(t->message), "A config name is null.");
@@ -173,7 +148,7 @@ static int create_describe(struct sp_arena *a, const struct sp_ctl_topic *t,
             continue;
         }
         c[k].Name = sp_str_make(names[i]);
-        c[k].Value = arena_str(a, buf);
+        c[k].Value = sp_str_dup(a, buf);
         c[k].ReadOnly = false;
         c[k].ConfigSource = source == 0   ? CFG_SOURCE_TOPIC
                             : source == 1 ? CFG_SOURCE_STATIC_BROKER
@@ -308,7 +283,7 @@ static int delete_respond(struct delete_call *dc)
         if (d->name.ptr != NULL) {
             r->Name = d->name;
         } else if (d->name_out[0] != '\0') {
-            r->Name = arena_str(call->arena, d->name_out);
+            r->Name = sp_str_dup(call->arena, d->name_out);
         } else {
             /* Asked by an id nobody knows: the name is null (v6+), "" before. */
             r->Name = call->version >= 6 ? sp_str_make(NULL) : sp_str_make("");

@@ -209,13 +209,8 @@ static int arena_str(struct sp_arena *a, const struct own *o, struct sp_str *out
     if (o->ptr == NULL) {
         return 0;
     }
-    char *p = sp_arena_alloc(a, (size_t)o->len + 1);
-    if (p == NULL) {
-        return -ENOMEM;
-    }
-    memcpy(p, o->ptr, (size_t)o->len + 1);
-    *out = (struct sp_str){p, (int32_t)o->len};
-    return 0;
+    *out = sp_str_copy(a, o->ptr, o->len);
+    return out->ptr != NULL ? 0 : -ENOMEM;
 }
 
 static int arena_bytes(struct sp_arena *a, const struct own *o, struct sp_slice *out)

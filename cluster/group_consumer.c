@@ -186,19 +186,10 @@ static struct sp_str msg(struct sp_arena *a, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    struct sp_str r = {NULL, 0};
     if (n < 0) {
-        return r;
+        return (struct sp_str){NULL, 0};
     }
-    size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
-    char *p = sp_arena_alloc(a, len + 1);
-    if (p != NULL) {
-        memcpy(p, buf, len);
-        p[len] = '\0';
-        r.ptr = p;
-        r.len = (int32_t)len;
-    }
-    return r;
+    return sp_str_copy(a, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 /* A printable, bounded copy of a wire string for messages. */
@@ -1956,22 +1947,6 @@ static int describe_tps(struct sp_arena *a, const struct sp_assign_set *s,
     return 0;
 }
 
-static struct sp_str arena_str(struct sp_arena *a, const char *s)
-{
-    struct sp_str r = {NULL, 0};
-    if (s == NULL) {
-        return r;
-    }
-    size_t n = strlen(s);
-    char *p = sp_arena_alloc(a, n + 1);
-    if (p != NULL) {
-        memcpy(p, s, n + 1);
-        r.ptr = p;
-        r.len = (int32_t)n;
-    }
-    return r;
-}
-
 static int describe_group(const struct sp_group_consumer *cg, struct sp_arena *a, bool ops,
                           struct kproto_consumer_group_describe_response_described_group *d)
 {
@@ -1986,21 +1961,21 @@ static int describe_group(const struct sp_group_consumer *cg, struct sp_arena *a
     }
     for (const struct cg_member *m = cg->members; m != NULL; m = m->next) {
         struct kproto_consumer_group_describe_response_member *dm = &d->Members[d->Members_count++];
-        dm->MemberId = arena_str(a, m->id);
-        dm->InstanceId = arena_str(a, m->instance_id);
-        dm->RackId = arena_str(a, m->rack_id);
+        dm->MemberId = sp_str_dup(a, m->id);
+        dm->InstanceId = sp_str_dup(a, m->instance_id);
+        dm->RackId = sp_str_dup(a, m->rack_id);
         dm->MemberEpoch = m->epoch;
-        dm->ClientId = arena_str(a, m->client_id);
-        dm->ClientHost = arena_str(a, m->client_host);
+        dm->ClientId = sp_str_dup(a, m->client_id);
+        dm->ClientHost = sp_str_dup(a, m->client_host);
         dm->SubscribedTopicNames = sp_arena_calloc(a, m->topics_n + 1, sizeof(struct sp_str));
         if (dm->SubscribedTopicNames == NULL) {
             return -ENOMEM;
         }
         for (uint32_t i = 0; i < m->topics_n; i++) {
-            dm->SubscribedTopicNames[i] = arena_str(a, m->topics[i]);
+            dm->SubscribedTopicNames[i] = sp_str_dup(a, m->topics[i]);
         }
         dm->SubscribedTopicNames_count = (int32_t)m->topics_n;
-        dm->SubscribedTopicRegex = arena_str(a, m->regex);
+        dm->SubscribedTopicRegex = sp_str_dup(a, m->regex);
         if (describe_tps(a, &m->assigned, &dm->Assignment) < 0 ||
             describe_tps(a, &m->target, &dm->TargetAssignment) < 0) {
             return -ENOMEM;
@@ -2372,7 +2347,7 @@ static struct sp_slice classic_assignment(struct sp_arena *a, const struct sp_as
         if (t != NULL) {
             struct kproto_consumer_protocol_assignment_topic_partition *tp =
                 &pa.AssignedPartitions[pa.AssignedPartitions_count++];
-            tp->Topic = arena_str(a, t->name);
+            tp->Topic = sp_str_dup(a, t->name);
             tp->Partitions = run_parts(a, s, i, j);
             tp->Partitions_count = (int32_t)(j - i);
         }
@@ -2408,10 +2383,10 @@ int sp_group_consumer_describe_classic(const struct sp_group *g, struct sp_arena
     for (const struct cg_member *m = cg->members; m != NULL; m = m->next) {
         struct kproto_describe_groups_response_described_group_member *dm =
             &d->Members[d->Members_count++];
-        dm->MemberId = arena_str(a, m->id);
-        dm->GroupInstanceId = arena_str(a, m->instance_id);
-        dm->ClientId = arena_str(a, m->client_id);
-        dm->ClientHost = arena_str(a, m->client_host);
+        dm->MemberId = sp_str_dup(a, m->id);
+        dm->GroupInstanceId = sp_str_dup(a, m->instance_id);
+        dm->ClientId = sp_str_dup(a, m->client_id);
+        dm->ClientHost = sp_str_dup(a, m->client_host);
         dm->MemberMetadata.ptr = (const uint8_t *)"";
         dm->MemberMetadata.len = 0;
         dm->MemberAssignment = classic_assignment(a, &m->assigned);

@@ -74,6 +74,38 @@ static inline bool sp_str_eq(struct sp_str a, struct sp_str b)
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
 }
 
+/*
+ * A copy of s[0, len) in a, NUL-terminated (ptr[len] is '\0'), living as
+ * long as a; null (ptr NULL) when a is full. s is borrowed.
+ */
+static inline struct sp_str sp_str_copy(struct sp_arena *a, const char *s, size_t len)
+{
+    struct sp_str r = {NULL, 0};
+    char *p = (char *)sp_arena_alloc(a, len + 1);
+    if (p != NULL) {
+        if (len > 0) {
+            memcpy(p, s, len);
+        }
+        p[len] = '\0';
+        r.ptr = p;
+        r.len = (int32_t)len;
+    }
+    return r;
+}
+
+/* sp_str_copy of a C string; null for NULL. */
+static inline struct sp_str sp_str_dup(struct sp_arena *a, const char *s)
+{
+    struct sp_str none = {NULL, 0};
+    return s != NULL ? sp_str_copy(a, s, strlen(s)) : none;
+}
+
+/* s as a C string copied into a; NULL for a null s or when a is full. */
+static inline const char *sp_str_cstr(struct sp_arena *a, struct sp_str s)
+{
+    return s.ptr != NULL ? sp_str_copy(a, s.ptr, (size_t)s.len).ptr : NULL;
+}
+
 static inline bool sp_slice_eq(struct sp_slice a, struct sp_slice b)
 {
     if (a.ptr == NULL || b.ptr == NULL) {
