@@ -591,6 +591,38 @@ static struct alter_call *alter_call_new(struct sp_api_call *call, int32_t n, bo
     return ac->type != NULL && ac->all != NULL ? ac : NULL;
 }
 
+/*
+ * Sets resource i of ac (its type, name and count ops, replacing the
+ * resource's settings unless ac is incremental) and returns its ops to
+ * fill, zeroed in the call's arena; NULL when the arena is full.
+ */
+static struct sp_ctl_config_op *alter_resource(struct alter_call *ac, int32_t i, int8_t type,
+                                               struct sp_str name, int32_t count)
+{
+    size_t k = (size_t)SP_MAX(count, 0);
+    struct sp_ctl_config_op *ops = sp_arena_calloc(ac->call->arena, k + 1, sizeof(*ops));
+    if (ops == NULL) {
+        return NULL;
+    }
+    ac->type[i] = type;
+    ac->all[i] = (struct sp_ctl_config_resource){
+        .name = name, .ops = ops, .ops_count = k, .replace = !ac->incremental};
+    return ops;
+}
+
+/* Fills one op, its key and value copied as C strings into a. 0 or -ENOMEM. */
+static int alter_op(struct sp_arena *a, struct sp_ctl_config_op *op, struct sp_str key,
+                    struct sp_str value, int8_t operation)
+{
+    op->key = sp_str_cstr(a, key);
+    op->value = sp_str_cstr(a, value);
+    op->op = operation;
+    if ((op->key == NULL && key.ptr != NULL) || (op->value == NULL && value.ptr != NULL)) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int sp_api_alter_configs(struct sp_api_call *call)
 {
     const struct kproto_alter_configs_request *req = call->body;
@@ -600,24 +632,18 @@ int sp_api_alter_configs(struct sp_api_call *call)
     }
     for (int32_t i = 0; i < ac->n; i++) {
         const struct kproto_alter_configs_request_alter_configs_resource *rr = &req->Resources[i];
-        int32_t k = SP_MAX(rr->Configs_count, 0);
-        struct sp_ctl_config_op *ops = sp_arena_calloc(call->arena, (size_t)k + 1, sizeof(*ops));
+        struct sp_ctl_config_op *ops =
+            alter_resource(ac, i, rr->ResourceType, rr->ResourceName, rr->Configs_count);
         if (ops == NULL) {
             return -ENOMEM;
         }
-        for (int32_t j = 0; j < k; j++) {
-            ops[j].key = sp_str_cstr(call->arena, rr->Configs[j].Name);
-            ops[j].value = sp_str_cstr(call->arena, rr->Configs[j].Value);
-            ops[j].op = SP_TOPIC_CFG_OP_SET;
-            if ((ops[j].key == NULL && rr->Configs[j].Name.ptr != NULL) ||
-                (ops[j].value == NULL && rr->Configs[j].Value.ptr != NULL)) {
+        for (int32_t j = 0; j < rr->Configs_count; j++) {
+            if (alter_op(call->arena, &ops[j], rr->Configs[j].Name, rr->Configs[j].Value,
+                         SP_TOPIC_CFG_OP_SET) < 0) {
                 return -ENOMEM;
             }
         }
-        ac->type[i] = rr->ResourceType;
-        ac->all[i] = (struct sp_ctl_config_resource){
-            .name = rr->ResourceName, .ops = ops, .ops_count = (size_t)k, .replace = true};
-        for (int32_t j = 0; j < k && rr->ResourceType == RES_TOPIC; j++) {
+        for (int32_t j = 0; j < rr->Configs_count && rr->ResourceType == RES_TOPIC; j++) {
             if (ops[j].key != NULL && ops[j].value == NULL) {
                 alter_fail(&ac->all[i], KERR_INVALID_REQUEST,
                            "Null value not supported for topic configs: %.200s", ops[j].key);
@@ -637,23 +663,17 @@ int sp_api_incremental_alter_configs(struct sp_api_call *call)
     for (int32_t i = 0; i < ac->n; i++) {
         const struct kproto_incremental_alter_configs_request_alter_configs_resource *rr =
             &req->Resources[i];
-        int32_t k = SP_MAX(rr->Configs_count, 0);
-        struct sp_ctl_config_op *ops = sp_arena_calloc(call->arena, (size_t)k + 1, sizeof(*ops));
+        struct sp_ctl_config_op *ops =
+            alter_resource(ac, i, rr->ResourceType, rr->ResourceName, rr->Configs_count);
         if (ops == NULL) {
             return -ENOMEM;
         }
-        for (int32_t j = 0; j < k; j++) {
-            ops[j].key = sp_str_cstr(call->arena, rr->Configs[j].Name);
-            ops[j].value = sp_str_cstr(call->arena, rr->Configs[j].Value);
-            ops[j].op = rr->Configs[j].ConfigOperation;
-            if ((ops[j].key == NULL && rr->Configs[j].Name.ptr != NULL) ||
-                (ops[j].value == NULL && rr->Configs[j].Value.ptr != NULL)) {
+        for (int32_t j = 0; j < rr->Configs_count; j++) {
+            if (alter_op(call->arena, &ops[j], rr->Configs[j].Name, rr->Configs[j].Value,
+                         rr->Configs[j].ConfigOperation) < 0) {
                 return -ENOMEM;
             }
         }
-        ac->type[i] = rr->ResourceType;
-        ac->all[i] = (struct sp_ctl_config_resource){
-            .name = rr->ResourceName, .ops = ops, .ops_count = (size_t)k, .replace = false};
     }
     return alter_start(ac, req != NULL && req->ValidateOnly);
 }
