@@ -130,6 +130,12 @@ export async function withBroker(extra, body, { dataDir = null } = {}) {
     const exe = process.argv[2];
     const smp = process.argv[3] || '2';
     const broker = new Broker(exe, { dataDir, extra: ['--smp', smp, ...extra] });
+    // A client's unhandled 'error' event ends the process: say why, with the broker's side.
+    process.on('uncaughtException', (err) => {
+        console.log('FAIL: uncaught:', err && err.stack ? err.stack : err);
+        console.log('--- broker log ---\n' + broker.logText());
+        process.exit(1);
+    });
     let failed = null;
     try {
         await broker.start();
