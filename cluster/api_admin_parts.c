@@ -88,8 +88,7 @@ struct ap_call {
     struct sp_fanout fo; /* the items by owner */
     ap_part_fn part_fn;
     ap_fill_fn fill;
-    uint32_t forwards;
-    int rc;
+    struct sp_fwd_join join; /* a forward per owner */
 };
 
 /* ---- The fan-out ------------------------------------------------------------ */
@@ -115,15 +114,10 @@ static int ap_on_owner(struct sp_fwd *f)
 static int ap_then(struct sp_fwd *f, int rc)
 {
     struct ap_call *ac = f->arg;
-    SP_ASSERT(ac->forwards > 0);
-    ac->forwards--;
-    if (rc < 0 && ac->rc == 0) {
-        ac->rc = rc;
-    }
-    if (ac->forwards > 0) {
+    if (!sp_fwd_join_back(&ac->join, rc)) {
         return SP_API_PENDING;
     }
-    return ac->rc != 0 ? ac->rc : ac->fill(ac);
+    return ac->join.rc != 0 ? ac->join.rc : ac->fill(ac);
 }
 
 /* Finds each item's topic and owner; those that cannot go anywhere get their error. */
@@ -159,20 +153,13 @@ static int ap_run(struct ap_call *ac)
     ap_resolve(ac);
     sp_fanout_group(&ac->fo);
     for (uint32_t s = 0; s < ac->fo.nshards; s++) {
-        if (sp_fanout_begin(&ac->fo, s) == sp_fanout_end(&ac->fo, s)) {
-            continue;
-        }
-        int rc = sp_api_forward(call, s, ap_on_owner, ap_then, ac, (int32_t)s);
-        if (rc != SP_API_PENDING) {
-            ac->rc = rc;
+        if (sp_fanout_begin(&ac->fo, s) != sp_fanout_end(&ac->fo, s) &&
+            !sp_fwd_join_send(&ac->join, call, s, ap_on_owner, ap_then, ac, (int32_t)s)) {
             break;
         }
-        ac->forwards++;
     }
-    if (ac->forwards > 0) {
-        return SP_API_PENDING;
-    }
-    return ac->rc != 0 ? ac->rc : ac->fill(ac);
+    int rc = sp_fwd_join_end(&ac->join);
+    return rc != 0 ? rc : ac->fill(ac);
 }
 
 /* An ap_call of n items (zeroed: name and partition to be set), or NULL. */

@@ -151,10 +151,9 @@ struct grp_batch {
     struct sp_api_call *call;
     const struct sp_str *ids; /* [n], the request's */
     int32_t n;
-    uint16_t *shard;   /* [n]: each group's coordinator, or SHARD_NONE */
-    int16_t *result;   /* [n]: DeleteGroups' answers */
-    uint32_t forwards; /* still out */
-    int rc;            /* the first failure of a forward */
+    uint16_t *shard;         /* [n]: each group's coordinator, or SHARD_NONE */
+    int16_t *result;         /* [n]: DeleteGroups' answers */
+    struct sp_fwd_join join; /* a forward per coordinator */
 };
 
 static struct grp_batch *batch_new(struct sp_api_call *call, const struct sp_str *ids, int32_t n)
@@ -192,12 +191,7 @@ static void batch_route(struct grp_batch *b, int32_t i, int16_t *err)
 static int batch_then(struct sp_fwd *f, int rc)
 {
     struct grp_batch *b = f->arg;
-    SP_ASSERT(b->forwards > 0);
-    b->forwards--;
-    if (rc < 0 && b->rc == 0) {
-        b->rc = rc;
-    }
-    return b->forwards > 0 ? SP_API_PENDING : b->rc;
+    return sp_fwd_join_back(&b->join, rc) ? b->join.rc : SP_API_PENDING;
 }
 
 /*
@@ -219,15 +213,11 @@ static int batch_forward(struct grp_batch *b, sp_fwd_fn fn, sp_fwd_then then)
             continue;
         }
         seen[s] = true;
-        int rc = sp_api_forward(call, s, fn, then, b, s);
-        if (rc != SP_API_PENDING) {
-            /* The forwards already out end the call, with this failure. */
-            b->rc = rc;
+        if (!sp_fwd_join_send(&b->join, call, s, fn, then, b, s)) {
             break;
         }
-        b->forwards++;
     }
-    return b->forwards > 0 ? SP_API_PENDING : b->rc;
+    return sp_fwd_join_end(&b->join);
 }
 
 /* ---- DescribeGroups ----------------------------------------------------------- */
@@ -501,8 +491,7 @@ struct lg_piece {
 
 struct lg_call {
     struct lg_piece *pieces; /* [shards], by forward index */
-    uint32_t forwards;       /* still out */
-    int rc;
+    struct sp_fwd_join join; /* a forward per shard */
 };
 
 /* Compares s to name ignoring case and the blanks around s (Kafka's filters do). */
@@ -636,13 +625,11 @@ static int list_on_shard(struct sp_fwd *f)
 static int list_then(struct sp_fwd *f, int rc)
 {
     struct lg_call *lc = f->arg;
-    SP_ASSERT(lc->forwards > 0);
-    lc->forwards--;
-    if (rc < 0 && lc->rc == 0) {
-        lc->rc = rc;
+    if (!sp_fwd_join_back(&lc->join, rc)) {
+        return SP_API_PENDING;
     }
-    if (lc->forwards > 0 || lc->rc != 0) {
-        return lc->forwards > 0 ? SP_API_PENDING : lc->rc;
+    if (lc->join.rc != 0) {
+        return lc->join.rc;
     }
     struct sp_api_call *call = f->call;
     struct kproto_list_groups_response *resp = call->resp;
@@ -691,12 +678,9 @@ int sp_api_list_groups(struct sp_api_call *call)
         return -ENOMEM;
     }
     for (uint32_t s = 0; s < shards; s++) {
-        int rc = sp_api_forward(call, s, list_on_shard, list_then, lc, (int32_t)s);
-        if (rc != SP_API_PENDING) {
-            lc->rc = rc;
+        if (!sp_fwd_join_send(&lc->join, call, s, list_on_shard, list_then, lc, (int32_t)s)) {
             break;
         }
-        lc->forwards++;
     }
-    return lc->forwards > 0 ? SP_API_PENDING : lc->rc;
+    return sp_fwd_join_end(&lc->join);
 }

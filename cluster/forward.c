@@ -82,3 +82,26 @@ int sp_api_forward(struct sp_api_call *call, uint32_t shard, sp_fwd_fn fn, sp_fw
     sp_xq_send(shard, &f->msg);
     return SP_API_PENDING;
 }
+
+bool sp_fwd_join_send(struct sp_fwd_join *j, struct sp_api_call *call, uint32_t shard, sp_fwd_fn fn,
+                      sp_fwd_then then, void *arg, int32_t index)
+{
+    int rc = sp_api_forward(call, shard, fn, then, arg, index);
+    if (rc != SP_API_PENDING) {
+        /* The forwards already out end the call, with this failure. */
+        j->rc = rc;
+        return false;
+    }
+    j->out++;
+    return true;
+}
+
+bool sp_fwd_join_back(struct sp_fwd_join *j, int rc)
+{
+    SP_ASSERT(j->out > 0);
+    j->out--;
+    if (rc < 0 && j->rc == 0) {
+        j->rc = rc;
+    }
+    return j->out == 0;
+}

@@ -30,6 +30,7 @@
 #ifndef SP_CLUSTER_FORWARD_H
 #define SP_CLUSTER_FORWARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cluster/dispatch_impl.h"
@@ -71,5 +72,32 @@ int sp_api_forward(struct sp_api_call *call, uint32_t shard, sp_fwd_fn fn, sp_fw
                    void *arg, int32_t index);
 /* On the target: ends an fn that returned SP_API_PENDING. */
 void sp_fwd_done(struct sp_fwd *f, int rc);
+
+/*
+ * A join: several forwards out at once (one per shard, say). Each `then`
+ * reports back; the first failure is kept, and the last one back ends the
+ * call. All on the call's shard:
+ *
+ *   for each target: if (!sp_fwd_join_send(&j, call, s, fn, then, arg, i)) break;
+ *   return sp_fwd_join_end(&j);            SP_API_PENDING while any is out
+ *   then(f, rc): if (!sp_fwd_join_back(&j, rc)) return SP_API_PENDING;
+ *                ... the last one: j.rc, or fill the response ...
+ */
+struct sp_fwd_join {
+    uint32_t out; /* forwards not back yet */
+    int rc;       /* the first failure (a forward's, or sending one), or 0 */
+};
+
+/* sp_api_forward as one of j's. false when it could not be sent (j->rc has why): send no more. */
+bool sp_fwd_join_send(struct sp_fwd_join *j, struct sp_api_call *call, uint32_t shard, sp_fwd_fn fn,
+                      sp_fwd_then then, void *arg, int32_t index);
+/* In `then`: one of j's forwards is back with rc. true when it was the last one out. */
+bool sp_fwd_join_back(struct sp_fwd_join *j, int rc);
+
+/* What the handler returns after sending: SP_API_PENDING while any is out, else j->rc. */
+static inline int sp_fwd_join_end(const struct sp_fwd_join *j)
+{
+    return j->out > 0 ? SP_API_PENDING : j->rc;
+}
 
 #endif /* SP_CLUSTER_FORWARD_H */
