@@ -90,6 +90,34 @@ static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
     }
 }
 
+/*
+ * Extra librdkafka settings from KAFKA_BENCH_CONF ("key=value,key=value"),
+ * applied last: e.g. api.version.request=false,broker.version.fallback=0.9.0
+ * measures an old client's message format (v0/v1, converted by the broker).
+ */
+static void conf_env(rd_kafka_conf_t *c)
+{
+    const char *env = getenv("KAFKA_BENCH_CONF");
+    if (env == NULL || *env == '\0') {
+        return;
+    }
+    char *copy = strdup(env);
+    if (copy == NULL) {
+        exit(2);
+    }
+    char *save = NULL;
+    for (char *kv = strtok_r(copy, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq == NULL) {
+            fprintf(stderr, "KAFKA_BENCH_CONF: %s is not key=value\n", kv);
+            exit(2);
+        }
+        *eq = '\0';
+        conf_set(c, kv, eq + 1);
+    }
+    free(copy);
+}
+
 static long delivered, failed;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -113,6 +141,7 @@ static int produce(const char *bootstrap, const char *topic, long count, int siz
     conf_set(c, "acks", acks);
     conf_set(c, "queue.buffering.max.kbytes", "1048576");
     conf_set(c, "queue.buffering.max.messages", "1000000");
+    conf_env(c);
     rd_kafka_conf_set_dr_msg_cb(c, on_delivery);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
     if (rk == NULL) {
@@ -148,6 +177,7 @@ static int consume(const char *bootstrap, const char *topic, int partitions, lon
     conf_set(c, "enable.auto.commit", "false");
     conf_set(c, "fetch.max.bytes", "52428800");
     conf_set(c, "max.partition.fetch.bytes", "4194304");
+    conf_env(c);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
     if (rk == NULL) {
         fprintf(stderr, "consumer: %s\n", err);
