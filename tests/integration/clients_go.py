@@ -57,9 +57,19 @@ def need(program):
             skip("%s is not installed (apt install %s)" % (lib, DEB_PACKAGES[lib]))
 
 
+# The programs' own packages under tests/clients/go/src, part of their fingerprint.
+LOCAL_PACKAGES = {
+    "spindle_sarama": ["spindle_saramautil"],
+    "spindle_sarama_group": ["spindle_saramautil"],
+}
+
+
 def _fingerprint(program):
     h = hashlib.sha256()
-    for path in sorted(glob.glob(os.path.join(GO_SRC, "src", program, "*.go"))):
+    sources = []
+    for pkg in [program] + LOCAL_PACKAGES.get(program, []):
+        sources += sorted(glob.glob(os.path.join(GO_SRC, "src", pkg, "*.go")))
+    for path in sources:
         h.update(path.encode())
         with open(path, "rb") as fh:
             h.update(fh.read())

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/Shopify/sarama"
+	"spindle_saramautil"
 )
 
 type summary struct {
@@ -75,40 +76,6 @@ func value(i int) []byte {
 		v += strings.Repeat("L", 100000)
 	}
 	return []byte(v)
-}
-
-// waitLeaders opens the connections to the topic's leaders before the
-// producer starts. Sarama 1.22 opens a newly registered broker in the
-// background and its producer sends on it without waiting, failing the
-// first batch with "broker not connected" when the dial is not done yet
-// (seen with the auto-created topics, whose leader is found by the same
-// metadata request that registers the broker); with retries off that
-// would be a lost batch, so the test takes the race out of the client.
-func waitLeaders(client sarama.Client, topic string) {
-	if err := client.RefreshMetadata(topic); err != nil {
-		die("metadata for %s: %v", topic, err)
-	}
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		die("partitions of %s: %v", topic, err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, p := range parts {
-		leader, err := client.Leader(topic, p)
-		if err != nil {
-			die("leader of %s/%d: %v", topic, p, err)
-		}
-		for {
-			ok, _ := leader.Connected()
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				die("leader of %s/%d never connected", topic, p)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 }
 
 func main() {
@@ -195,7 +162,9 @@ func main() {
 			Value: sarama.ByteEncoder(value(i)), Timestamp: base.Add(time.Duration(i) * time.Millisecond),
 			Metadata: i}
 	}
-	waitLeaders(client, *topic)
+	if err := spindle_saramautil.WaitLeaders(client, *topic); err != nil {
+		die("%v", err)
+	}
 	producer, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
 		die("producer: %v", err)

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/Shopify/sarama"
+	"spindle_saramautil"
 )
 
 type summary struct {
@@ -282,6 +283,9 @@ func waitFor(t *tally, cond func() bool, limit time.Duration, what string) bool 
 }
 
 func produce(client sarama.Client, topic string, from, n int) map[int32]int64 {
+	if err := spindle_saramautil.WaitLeaders(client, topic); err != nil {
+		die("%v", err)
+	}
 	p, err := sarama.NewSyncProducerFromClient(client)
 	if err != nil {
 		die("producer: %v", err)
