@@ -209,6 +209,27 @@ def kcat(bootstrap, *argv, stdin=None, check=True, timeout=60, text=True):
     return out
 
 
+def wait_for(cond, seconds, what):
+    """Polls cond() every 20 ms until it holds; AssertionError after seconds."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out: " + what)
+
+
+def stop_all(members):
+    """Stops consumer threads that have a `stop` event, `name_` and `error`:
+    each must end within 30 s, without an error."""
+    for m in members:
+        m.stop.set()
+    for m in members:
+        m.join(30)
+        expect(not m.is_alive(), "%s stopped" % m.name_)
+        expect(m.error is None, "%s: %r" % (m.name_, m.error))
+
+
 class Deadline:
     """A generous outer bound for loops that wait on the broker; tests never
     assert on it, it only keeps a stuck broker from hanging the suite."""

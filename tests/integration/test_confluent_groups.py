@@ -22,7 +22,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clients_kafka import create_topic, expect, need_confluent, produce_queued, run  # noqa: E402
+from clients_kafka import (create_topic, expect, need_confluent, produce_queued, run,  # noqa: E402
+                           stop_all, wait_for)
 from harness import restart_same_port  # noqa: E402
 
 need_confluent()
@@ -121,24 +122,6 @@ class Member(threading.Thread):
                     for p, o in last.items():
                         self.tally.acked[p] = max(self.tally.acked.get(p, 0), o + 1)
         c.close()
-
-
-def wait_for(cond, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out: " + what)
-
-
-def stop_all(members):
-    for m in members:
-        m.stop.set()
-    for m in members:
-        m.join(30)
-        expect(not m.is_alive(), "%s stopped" % m.name_)
-        expect(m.error is None, "%s: %r" % (m.name_, m.error))
 
 
 def committed(b):

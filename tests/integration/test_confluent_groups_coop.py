@@ -20,7 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clients_kafka import create_topic, expect, need_confluent, produce_queued, run  # noqa: E402
+from clients_kafka import (create_topic, expect, need_confluent, produce_queued, run,  # noqa: E402
+                           stop_all, wait_for)
 from kwire import Conn, describe_groups_request, parse_describe_groups  # noqa: E402
 
 need_confluent()
@@ -105,23 +106,6 @@ class Member(threading.Thread):
                 self.tally.unacked.update((m.partition(), m.offset()) for m in msgs)
         if self.pace_s:
             time.sleep(self.pace_s)
-
-
-def wait_for(cond, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out: " + what)
-
-
-def stop_all(members):
-    for m in members:
-        m.stop.set()
-    for m in members:
-        m.join(30)
-        expect(not m.is_alive() and m.error is None, "%s stopped cleanly: %r" % (m.name_, m.error))
 
 
 def exactly_once(tally, n, what):

@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clients_kafka import Deadline, expect, run, skip  # noqa: E402
+from clients_kafka import Deadline, expect, run, skip, stop_all, wait_for  # noqa: E402
 
 try:
     import kafka  # noqa: F401
@@ -209,24 +209,6 @@ class Member(threading.Thread):
                 time.sleep(0.01)  # a pace the leave lands in the middle of
         finally:
             c.close(autocommit=False)
-
-
-def wait_for(cond, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError("timed out: " + what)
-
-
-def stop_all(members):
-    for m in members:
-        m.stop.set()
-    for m in members:
-        m.join(30)
-        expect(not m.is_alive(), "%s stopped" % m.name_)
-        expect(m.error is None, "%s: %s" % (m.name_, m.error))
 
 
 def committed(b, level, group, topic):
