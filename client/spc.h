@@ -332,6 +332,30 @@ bool spc_group_stable(const struct spc_group *g);
 int spc_group_commit(struct spc_group *g, int timeout_ms, struct spc_error *err);
 /* Commits (auto_commit), sends LeaveGroup (waits up to timeout_ms), frees. */
 void spc_group_free(struct spc_group *g, int timeout_ms);
+/*
+ * Polls the client as spc_poll does, waiting no longer than the member's
+ * next deadline (heartbeat, auto commit, retry), then runs what is due. A
+ * group is driven by this, not by spc_poll alone. Returns spc_poll's result.
+ */
+int spc_group_poll(struct spc_group *g, int timeout_ms);
+/*
+ * The core's hook into the group members (for spc_poll to call, as it does
+ * spc_producer_tick): the groups of c on this thread send what is due.
+ * Returns the milliseconds until the next deadline, or -1 when none.
+ */
+int spc_group_tick(struct spc_client *c);
+/* 0 while the member works; once it has failed for good (INVALID_GROUP_ID,
+ * GROUP_AUTHORIZATION_FAILED, FENCED_INSTANCE_ID, ...), -errno with err filled. */
+int spc_group_error(const struct spc_group *g, struct spc_error *err);
+/*
+ * Records that the application processed topic's partition up to
+ * next_offset (the offset of the next record it wants). From the first
+ * call on, commits use these offsets instead of the fetcher's positions, so
+ * records the fetcher delivered but the application did not process are
+ * not committed. 0, or -ENOENT when the partition is not assigned.
+ */
+int spc_group_store_offset(struct spc_group *g, const char *topic, int32_t partition,
+                           int64_t next_offset);
 
 /* ---- Admin (blocking; client/admin.c) ---------------------------------------- */
 
