@@ -801,11 +801,20 @@ int sb_consume(const struct sb_opts *o)
 /* --topics topics of --partitions each, CREATE_BATCH per request. */
 int sb_create_topics(const struct sb_opts *o)
 {
+    int32_t n = o->topics;
     if (work_init(o, false) < 0 || client_open(&W.pc) < 0) {
+        if (o->json) {
+            struct sb_json j;
+            sb_json_begin(&j, stdout);
+            sb_json_str(&j, "tool", "spindle-bench");
+            sb_json_str(&j, "mode", "create-topics");
+            sb_json_bool(&j, "ok", false);
+            sb_json_str(&j, "error", W.error);
+            sb_json_end(&j);
+        }
         work_fini();
         return 1;
     }
-    int32_t n = o->topics;
     struct spc_new_topic *nt = calloc(CREATE_BATCH, sizeof(*nt));
     struct spc_item_result *res = calloc(CREATE_BATCH, sizeof(*res));
     char(*names)[256] = calloc(CREATE_BATCH, sizeof(*names));
