@@ -219,6 +219,8 @@ struct spc_producer_config {
     int32_t delivery_timeout_ms; /* default 120000: a record not acknowledged by then fails */
     size_t buffer_bytes;         /* default 64 MiB: records held (spc_produce: -ENOBUFS above) */
     uint32_t max_inflight;       /* per partition, default 5 (1 keeps order without idempotence) */
+    uint32_t lanes; /* default 1: set it to the client's `connections`; partition p's batches go
+                       out on lane p % lanes, those of one lane and leader in one request */
 };
 
 void spc_producer_config_init(struct spc_producer_config *pc);
@@ -247,6 +249,16 @@ int spc_producer_flush(struct spc_producer *p, int timeout_ms);
 uint64_t spc_producer_pending(const struct spc_producer *p);
 /* Fails what is still pending with -ECANCELED, then frees. */
 void spc_producer_free(struct spc_producer *p);
+
+/*
+ * The core's hook into the producers (client.c calls it from every
+ * spc_poll, before it waits): the producers of c created on this thread
+ * close batches whose linger passed, send what is ready, retry what waited
+ * out its backoff and fail records past delivery_timeout_ms. Returns the
+ * milliseconds until the next such deadline (spc_poll waits no longer),
+ * or -1 when none is pending.
+ */
+int spc_producer_tick(struct spc_client *c);
 
 /* Murmur2 partitioner of Kafka's clients (for tests and the CLI). */
 int32_t spc_partition_for_key(struct sp_slice key, int32_t partitions);
