@@ -144,12 +144,28 @@ int64_t ctl_wall_ms(void);
 /* Monotonic now, ms. */
 int64_t ctl_mono_ms(void);
 
+/* Splits "name=value" at its first '=' (in place): 0, or -EINVAL when there
+ * is no '=' or the name is empty. */
+int ctl_split_kv(char *s, const char **name, const char **value);
+
 /* ---- Connection -------------------------------------------------------------- */
 
 /* Creates ctl->client for ctl->brokers (no I/O yet). 0 or an exit code (reported). */
 int ctl_connect(struct ctl *ctl);
 /* What is left of --timeout for the next call (at least 1 ms). */
 int32_t ctl_remaining_ms(const struct ctl *ctl);
+
+/*
+ * A Metadata request of ctl's own, for what the client's cache does not keep
+ * (the list of every topic, replica and ISR lists): topics NULL, 0 asks for
+ * every topic. *out lives in call->arena: spc_call_release(call) after use.
+ * 0, or an exit code (reported) when no broker answered.
+ */
+struct kproto_metadata_response;
+int ctl_metadata(struct ctl *ctl, const char *const *topics, size_t n, struct spc_call *call,
+                 const struct kproto_metadata_response **out);
+/* A topic id as Kafka prints it (base64url, 22 characters; buf of at least 23). */
+const char *ctl_fmt_uuid(const uint8_t id[16], char *buf, size_t cap);
 
 /* ---- Tables ------------------------------------------------------------------ */
 

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "protocol/gen/kerr.h"
+#include "protocol/kproto.h"
 #include "tools/ctl.h"
 
 /* ---- Memory ------------------------------------------------------------------ */
@@ -531,6 +532,18 @@ int64_t ctl_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int ctl_split_kv(char *s, const char **name, const char **value)
+{
+    char *eq = strchr(s, '=');
+    if (!eq || eq == s) {
+        return -EINVAL;
+    }
+    *eq = '\0';
+    *name = s;
+    *value = eq + 1;
+    return 0;
+}
+
 /* ---- Connection -------------------------------------------------------------- */
 
 int ctl_connect(struct ctl *ctl)
@@ -561,6 +574,68 @@ int32_t ctl_remaining_ms(const struct ctl *ctl)
 {
     int64_t left = ctl->timeout_ms - (ctl_mono_ms() - ctl->start_ms);
     return left < 1 ? 1 : (int32_t)left;
+}
+
+int ctl_metadata(struct ctl *ctl, const char *const *topics, size_t n, struct spc_call *call,
+                 const struct kproto_metadata_response **out)
+{
+    int rc = ctl_connect(ctl);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    struct kproto_metadata_request req;
+    kproto_metadata_request_init(&req);
+    struct kproto_metadata_request_metadata_request_topic *list = NULL;
+    if (topics) {
+        list = ctl_xmalloc((n ? n : 1) * sizeof(*list));
+        memset(list, 0, (n ? n : 1) * sizeof(*list));
+        for (size_t i = 0; i < n; i++) {
+            list[i].Name.ptr = topics[i];
+            list[i].Name.len = (int32_t)strlen(topics[i]);
+        }
+        req.Topics = list;
+        req.Topics_count = (int32_t)n;
+    } else {
+        req.Topics = NULL;
+        req.Topics_count = -1;
+    }
+    req.AllowAutoTopicCreation = false;
+    memset(call, 0, sizeof(*call));
+    call->api_key = KPROTO_API_KEY_METADATA;
+    call->min_version = 1; /* v0 cannot ask for "every topic" as null */
+    call->max_version = 12;
+    call->node = SPC_ANY_BROKER;
+    call->request = &req;
+    call->retry_transport = true;
+    call->timeout_ms = ctl_remaining_ms(ctl);
+    struct spc_error err = {0};
+    rc = spc_call_sync(ctl->client, call, &err);
+    free(list);
+    if (rc < 0) {
+        return ctl_fail(rc, &err);
+    }
+    *out = call->response;
+    return CTL_EXIT_OK;
+}
+
+const char *ctl_fmt_uuid(const uint8_t id[16], char *buf, size_t cap)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    SP_ASSERT(cap >= 23);
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < 16; i++) {
+        acc = (acc << 8) | id[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            buf[o++] = b64[(acc >> bits) & 63];
+        }
+    }
+    buf[o++] = b64[(acc << (6 - bits)) & 63];
+    buf[o] = '\0';
+    return buf;
 }
 
 /* ---- Tables ------------------------------------------------------------------ */
