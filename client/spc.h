@@ -290,7 +290,9 @@ struct spc_message {
     size_t headers_count;
 };
 
-/* One record (valid during the call), or a partition's error (m NULL, err set). */
+/* One record (valid during the call), or a partition's error (m NULL, err set;
+ * spc_fetcher_error_partition says which partition). The callback may assign,
+ * unassign, or free the fetcher. */
 typedef void (*spc_message_fn)(void *ctx, const struct spc_message *m, const struct spc_error *err);
 
 struct spc_fetcher;
@@ -301,15 +303,32 @@ int spc_fetcher_new(struct spc_client *c, const struct spc_fetcher_config *fc, s
  * Starts fetching topic's partition at offset (>= 0, SPC_OFFSET_BEGINNING
  * or SPC_OFFSET_END, resolved with ListOffsets). Fetches go to the leader
  * and follow it when it moves; OFFSET_OUT_OF_RANGE is reported and the
- * partition paused. 0 or -errno.
+ * partition paused. Assigning a partition again seeks it (and resumes a
+ * paused one). 0 or -errno.
  */
 int spc_fetcher_assign(struct spc_fetcher *f, const char *topic, int32_t partition, int64_t offset);
+/* 0, or -ENOENT when not assigned. */
 int spc_fetcher_unassign(struct spc_fetcher *f, const char *topic, int32_t partition);
-/* The next offset to deliver, and the last high watermark seen (-1: not yet). */
+/* The next offset to deliver (-1: not assigned, or BEGINNING / END not resolved
+ * yet), and the last high watermark seen (-1: not yet). */
 int64_t spc_fetcher_position(const struct spc_fetcher *f, const char *topic, int32_t partition);
 int64_t spc_fetcher_high_watermark(const struct spc_fetcher *f, const char *topic,
                                    int32_t partition);
+/* Inside the callback, while it reports an error (m NULL): the partition the
+ * error is about (*topic valid during the call). 0, or -ENOENT otherwise. */
+int spc_fetcher_error_partition(const struct spc_fetcher *f, const char **topic,
+                                int32_t *partition);
+/* Stops fetching; requests in flight are dropped when they end (at the
+ * latest in spc_client_free, which must come after). */
 void spc_fetcher_free(struct spc_fetcher *f);
+/*
+ * The core's hook into the fetchers (client.c calls it from every
+ * spc_poll, before it waits): the fetchers of c
+ * created on this thread retry the partitions whose back-off after an
+ * error has passed. Returns the milliseconds until the next such deadline
+ * (spc_poll waits no longer), or -1 when none is pending.
+ */
+int spc_fetcher_tick(struct spc_client *c);
 
 /* ---- Group consumer (client/group.c) --------------------------------------- */
 
