@@ -85,7 +85,12 @@ int spc_wait(struct spc_client *c, const bool *done, int timeout_ms);
 int64_t spc_now_ms(const struct spc_client *c);
 /* Whether a Kafka error is worth retrying (Kafka's RetriableException family). */
 bool spc_retriable(int16_t kafka_error);
-/* Fills err: code, and a message "<broker>: <what>: <KAFKA_ERROR or strerror>". */
+/*
+ * Fills err: code, and a message "<broker>: <what>: <KAFKA_ERROR or strerror>"
+ * where fmt gives <what> and the last part comes from code (a Kafka code's
+ * name, or strerror(-code)) unless <what> already ends with it. broker NULL
+ * or "": no "<broker>: " prefix. code 0: message "". err NULL: nothing.
+ */
 void spc_error_set(struct spc_error *err, int code, const char *broker, const char *fmt, ...)
     SP_PRINTF(4, 5);
 
@@ -123,6 +128,9 @@ struct spc_call {
     char broker[80];       /* its "host:port" */
     void *response;        /* struct kproto_<api>_response, in arena */
     struct sp_arena arena; /* the response's memory: spc_call_release */
+    struct spc_error error; /* when done's rc < 0: what failed, naming the broker, e.g.
+                               "127.0.0.1:9: connect: Connection refused" (code: rc, or
+                               the Kafka error that failed a FindCoordinator) */
     /* client.c's. */
     struct spc_call *next;
     void *priv;
@@ -132,6 +140,13 @@ struct spc_call {
 int spc_send(struct spc_client *c, struct spc_call *call);
 /* Frees the response's memory (after done; call may then be reused). */
 void spc_call_release(struct spc_call *call);
+/*
+ * Forgets the cached coordinator of key (a group id): the group and admin
+ * layers call it when a coordinator answers NOT_COORDINATOR (or
+ * COORDINATOR_NOT_AVAILABLE), and the next SPC_COORDINATOR call asks
+ * FindCoordinator again.
+ */
+void spc_coordinator_stale(struct spc_client *c, const char *key);
 /* Sends and waits for the answer (0, or -errno with err filled). */
 int spc_call_sync(struct spc_client *c, struct spc_call *call, struct spc_error *err);
 /* The version negotiated with node for api_key, or -1 (not known yet, or not supported). */
