@@ -123,11 +123,11 @@ struct spc_call {
     void (*done)(struct spc_call *call, int rc); /* rc: 0 (response set) or -errno */
     void *ctx;                                   /* the caller's */
     /* Out. */
-    int16_t version;       /* the version it went out at */
-    int32_t sent_to;       /* the node that answered */
-    char broker[80];       /* its "host:port" */
-    void *response;        /* struct kproto_<api>_response, in arena */
-    struct sp_arena arena; /* the response's memory: spc_call_release */
+    int16_t version;        /* the version it went out at */
+    int32_t sent_to;        /* the node that answered */
+    char broker[80];        /* its "host:port" */
+    void *response;         /* struct kproto_<api>_response, in arena */
+    struct sp_arena arena;  /* the response's memory: spc_call_release */
     struct spc_error error; /* when done's rc < 0: what failed, naming the broker, e.g.
                                "127.0.0.1:9: connect: Connection refused" (code: rc, or
                                the Kafka error that failed a FindCoordinator) */
