@@ -29,8 +29,8 @@
  * left to free itself when its answer (or -ECANCELED) comes.
  *
  * Timers: heartbeats, auto commits and backoffs are deadlines checked by
- * group_tick, which spc_group_tick runs for every group of a client (the
- * core's hook, as for the producers) and spc_group_poll after each spc_poll.
+ * group_tick, which spc_group_tick runs for every group of a client from
+ * each spc_poll (the core's hook, as for the producers and fetchers).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -79,6 +79,15 @@ struct grp_tps {
     size_t n;
 };
 
+struct grp_op;
+
+/*
+ * Rewrites op's request for the versions before the ones it was sent at
+ * (the generated encoders refuse fields a version does not have), setting
+ * the new range; false when there is no older form.
+ */
+typedef bool (*grp_older_fn)(struct grp_op *op, int16_t *min_version, int16_t *max_version);
+
 struct grp_op {
     struct spc_call call;
     struct sp_arena req;  /* the request and everything it points to */
@@ -89,6 +98,9 @@ struct grp_op {
     bool done;            /* the last send finished (for blocking waiters) */
     int rc;               /* its outcome for waiters: 0, -errno, or a Kafka error */
     struct spc_error err; /* the same, described */
+    grp_older_fn older;   /* for a broker that answers -ENOTSUP, or NULL */
+    int32_t timeout_ms;   /* what op_send was given, for a resend in an older form */
+    void (*done_fn)(struct spc_call *, int);
     union {
         struct kproto_join_group_request join;
         struct kproto_sync_group_request sync;
@@ -190,11 +202,12 @@ static int64_t now_ms(const struct spc_group *g)
     return spc_now_ms(g->c);
 }
 
+/* The coordinator moved or is gone: the next request asks FindCoordinator again. */
 static void coordinator_stale(struct spc_group *g, int16_t code)
 {
-    (void)g;
-    (void)code;
-    /* spc_coordinator_stale(g->c, g->group_id) once the core has it (see the report). */
+    if (code == KERR_NOT_COORDINATOR || code == KERR_COORDINATOR_NOT_AVAILABLE) {
+        spc_coordinator_stale(g->c, g->group_id);
+    }
 }
 
 static bool coordinator_error(int16_t code)
@@ -235,6 +248,7 @@ static void op_reset(struct grp_op *op)
 {
     SP_ASSERT(!op->busy);
     op_release(op);
+    op->older = NULL;
     sp_arena_reset(&op->req);
 }
 
@@ -252,6 +266,8 @@ static int op_send(struct spc_group *g, struct grp_op *op, int16_t key, int16_t 
     op->call.timeout_ms = timeout_ms;
     op->call.done = done;
     op->call.ctx = op;
+    op->timeout_ms = timeout_ms;
+    op->done_fn = done;
     op->generation = g->generation;
     op->busy = true;
     op->done = false;
@@ -283,7 +299,22 @@ static struct spc_group *op_finish(struct spc_call *call, int rc)
         op_destroy(op);
         return NULL;
     }
-    if (rc < 0) {
+    grp_older_fn older = op->older;
+    op->older = NULL;
+    int16_t min_version, max_version;
+    if (rc == -ENOTSUP && older != NULL && older(op, &min_version, &max_version)) {
+        /* The broker's versions are all older than this form: the older form, once. */
+        rc = op_send(op->g, op, call->api_key, min_version, max_version, call->request,
+                     op->timeout_ms, op->done_fn);
+        if (rc == 0) {
+            return NULL;
+        }
+        op->busy = false;
+        op->done = true;
+    }
+    if (rc < 0 && call->error.code != 0) {
+        op->err = call->error;
+    } else if (rc < 0) {
         spc_error_set(&op->err, rc, call->broker[0] != '\0' ? call->broker : "-",
                       "group \"%s\": %s", op->g->group_id, strerror(-rc));
     }
@@ -372,6 +403,19 @@ static void group_backoff(struct spc_group *g, bool fetch)
     g->retry_fetch = fetch;
     if (!fetch) {
         g->state = GRP_BACKOFF;
+    }
+}
+
+/*
+ * A join-sequence request failed without an answer: a broker without the
+ * group APIs (-ENOTSUP) fails the member, anything else is tried again.
+ */
+static void group_transport_error(struct spc_group *g, struct grp_op *op, bool fetch)
+{
+    if (op->rc == -ENOTSUP) {
+        group_fail(g, &op->err);
+    } else {
+        group_backoff(g, fetch);
     }
 }
 
@@ -475,7 +519,8 @@ static void group_join(struct spc_group *g)
     r->Protocols[0].Metadata = sp_slice_make(g->subscription.buf, g->subscription.len);
     r->Protocols_count = 1;
     g->state = GRP_JOINING;
-    if (op_send(g, op, KPROTO_API_KEY_JOIN_GROUP, 0, 9, r,
+    /* RebalanceTimeoutMs came in v1, GroupInstanceId in v5. */
+    if (op_send(g, op, KPROTO_API_KEY_JOIN_GROUP, g->instance_id != NULL ? 5 : 1, 9, r,
                 g->cfg.rebalance_timeout_ms + GRP_JOIN_SLACK_MS, join_done) < 0) {
         group_backoff(g, false);
     }
@@ -542,7 +587,7 @@ static void join_done(struct spc_call *call, int rc)
         return;
     }
     if (rc < 0) {
-        group_backoff(g, false);
+        group_transport_error(g, op, false);
         return;
     }
     const struct kproto_join_group_response *r = call->response;
@@ -817,6 +862,17 @@ static void group_assign(struct grp_op *op, const struct kproto_join_group_respo
 
 static void sync_done(struct spc_call *call, int rc);
 
+/* SyncGroup before v5 names no protocol type and name; GroupInstanceId needs v3. */
+static bool sync_older(struct grp_op *op, int16_t *min_version, int16_t *max_version)
+{
+    struct sp_str null = {NULL, 0};
+    op->u.sync.ProtocolType = null;
+    op->u.sync.ProtocolName = null;
+    *min_version = op->u.sync.GroupInstanceId.ptr != NULL ? 3 : 0;
+    *max_version = 4;
+    return true;
+}
+
 /* Sends SyncGroup with the leader's assignments a[n] (none for followers), in main's arena. */
 static void group_sync(struct spc_group *g,
                        struct kproto_sync_group_request_sync_group_request_assignment *a, int32_t n)
@@ -833,7 +889,8 @@ static void group_sync(struct spc_group *g,
     r->Assignments = a;
     r->Assignments_count = n;
     g->state = GRP_SYNCING;
-    if (op_send(g, op, KPROTO_API_KEY_SYNC_GROUP, 0, 5, r,
+    op->older = sync_older;
+    if (op_send(g, op, KPROTO_API_KEY_SYNC_GROUP, 5, 5, r,
                 g->cfg.rebalance_timeout_ms + GRP_JOIN_SLACK_MS, sync_done) < 0) {
         group_backoff(g, false);
     }
@@ -913,7 +970,7 @@ static void sync_done(struct spc_call *call, int rc)
         return;
     }
     if (rc < 0) {
-        group_backoff(g, false);
+        group_transport_error(g, op, false);
         return;
     }
     const struct kproto_sync_group_response *r = call->response;
@@ -961,6 +1018,18 @@ static size_t parts_topics(const struct grp_tps *s)
     return n;
 }
 
+/* OffsetFetch 1-7: one group, named at the top (v0 reads ZooKeeper's offsets in Kafka). */
+static bool fetch_older(struct grp_op *op, int16_t *min_version, int16_t *max_version)
+{
+    struct kproto_offset_fetch_request *r = &op->u.fetch;
+    r->GroupId = r->Groups[0].GroupId;
+    r->Topics_count = r->Groups[0].Topics_count;
+    r->Groups_count = 0;
+    *min_version = 1;
+    *max_version = 7;
+    return true;
+}
+
 static void group_fetch_offsets(struct spc_group *g)
 {
     struct grp_op *op = g->main;
@@ -992,17 +1061,17 @@ static void group_fetch_offsets(struct spc_group *g)
         t0[k].PartitionIndexes_count++;
         t8[k].PartitionIndexes_count++;
     }
-    /* Versions 0-7 name the group at the top, 8+ in Groups: both are filled. */
-    r->GroupId = sp_str_make(g->group_id);
+    /* Versions 8+ name the group in Groups; fetch_older moves it to the top for 1-7. */
     r->Topics = t0;
-    r->Topics_count = (int32_t)nt;
+    r->Topics_count = 0;
     grp->GroupId = sp_str_make(g->group_id);
     grp->MemberEpoch = -1;
     grp->Topics = t8;
     grp->Topics_count = (int32_t)nt;
     r->Groups = grp;
     r->Groups_count = 1;
-    if (op_send(g, op, KPROTO_API_KEY_OFFSET_FETCH, 1, 8, r, 0, fetch_done) < 0) {
+    op->older = fetch_older;
+    if (op_send(g, op, KPROTO_API_KEY_OFFSET_FETCH, 8, 8, r, 0, fetch_done) < 0) {
         group_backoff(g, true);
     }
 }
@@ -1079,7 +1148,7 @@ static void fetch_done(struct spc_call *call, int rc)
         return;
     }
     if (rc < 0) {
-        group_backoff(g, true);
+        group_transport_error(g, op, true);
         return;
     }
     int16_t code = fetch_read(g, call->response, call->version);
@@ -1150,7 +1219,8 @@ static void group_heartbeat(struct spc_group *g)
     r->GenerationId = g->generation;
     r->MemberId = sp_str_make(g->member_id);
     r->GroupInstanceId = str_or_null(g->instance_id);
-    (void)op_send(g, op, KPROTO_API_KEY_HEARTBEAT, 0, 4, r, g->cfg.session_timeout_ms, hb_done);
+    (void)op_send(g, op, KPROTO_API_KEY_HEARTBEAT, g->instance_id != NULL ? 3 : 0, 4, r,
+                  g->cfg.session_timeout_ms, hb_done);
 }
 
 /* ---- OffsetCommit ----------------------------------------------------------- */
@@ -1207,7 +1277,8 @@ static int group_commit_send(struct spc_group *g)
     r->MemberId = sp_str_make(g->member_id);
     r->GroupInstanceId = str_or_null(g->instance_id);
     r->RetentionTimeMs = -1;
-    int rc = op_send(g, op, KPROTO_API_KEY_OFFSET_COMMIT, 2, 8, r, 0, commit_done);
+    int rc = op_send(g, op, KPROTO_API_KEY_OFFSET_COMMIT, g->instance_id != NULL ? 7 : 2, 8, r, 0,
+                     commit_done);
     return rc < 0 ? rc : 1;
 }
 
@@ -1291,6 +1362,16 @@ static void leave_done(struct spc_call *call, int rc)
     }
 }
 
+static bool leave_older(struct grp_op *op, int16_t *min_version, int16_t *max_version)
+{
+    struct kproto_leave_group_request *r = &op->u.leave;
+    r->MemberId = r->Members[0].MemberId;
+    r->Members_count = 0;
+    *min_version = 0;
+    *max_version = 2;
+    return true;
+}
+
 static int group_leave_send(struct spc_group *g)
 {
     struct grp_op *op = g->leave;
@@ -1301,15 +1382,14 @@ static int group_leave_send(struct spc_group *g)
     if (m == NULL) {
         return -ENOMEM;
     }
-    /* Versions 0-2 name the member at the top, 3+ in Members: both are filled. */
+    /* Versions 3+ name the members in Members; leave_older moves it to the top for 0-2. */
     r->GroupId = sp_str_make(g->group_id);
-    r->MemberId = sp_str_make(g->member_id);
     m->MemberId = sp_str_make(g->member_id);
     m->GroupInstanceId = str_or_null(g->instance_id);
-    m->Reason = sp_str_make("the consumer is closing");
     r->Members = m;
     r->Members_count = 1;
-    return op_send(g, op, KPROTO_API_KEY_LEAVE_GROUP, 0, 5, r, 0, leave_done);
+    op->older = g->instance_id == NULL ? leave_older : NULL;
+    return op_send(g, op, KPROTO_API_KEY_LEAVE_GROUP, 3, 5, r, 0, leave_done);
 }
 
 /* ---- timers ----------------------------------------------------------------- */

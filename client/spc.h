@@ -379,9 +379,8 @@ int spc_group_commit(struct spc_group *g, int timeout_ms, struct spc_error *err)
 /* Commits (auto_commit), sends LeaveGroup (waits up to timeout_ms), frees. */
 void spc_group_free(struct spc_group *g, int timeout_ms);
 /*
- * Polls the client as spc_poll does, waiting no longer than the member's
- * next deadline (heartbeat, auto commit, retry), then runs what is due. A
- * group is driven by this, not by spc_poll alone. Returns spc_poll's result.
+ * spc_poll, then the member's due work at once (spc_poll runs it too,
+ * through spc_group_tick). Returns spc_poll's result.
  */
 int spc_group_poll(struct spc_group *g, int timeout_ms);
 /*

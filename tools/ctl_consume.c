@@ -70,6 +70,9 @@ enum start_kind { START_END, START_BEGINNING, START_OFFSET, START_TIME };
 
 enum { OPT_FROM_BEGINNING = 0x200, OPT_FROM_END, OPT_FROM_TIME, OPT_TIMEOUT };
 
+/* A parser's answer for "--help was printed: exit 0 without running". */
+#define CTL_PARSE_DONE (-1)
+
 #define CONSUME_PARTS_MAX 65536
 #define CONSUME_POLL_MS   200
 #define CONSUME_CLOSE_MS  5000 /* the last commit and LeaveGroup after a stop */
@@ -374,7 +377,7 @@ static int consume_parse(struct consume *cs, struct ctl *ctl, int argc, char **a
         int64_t ms;
         switch (c) {
         case CTL_OPT_STOP:
-            return p.exit;
+            return p.exit == 0 ? CTL_PARSE_DONE : p.exit;
         case OPT_FROM_BEGINNING:
             cs->start = START_BEGINNING;
             starts++;
@@ -654,7 +657,9 @@ int ctl_consume_main(struct ctl *ctl, int argc, char **argv)
 {
     struct consume cs = {.ctl = ctl, .start = START_END};
     int rc = consume_parse(&cs, ctl, argc, argv);
-    if (rc == 0) {
+    if (rc == CTL_PARSE_DONE) {
+        rc = CTL_EXIT_OK; /* --help */
+    } else if (rc == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = consume_on_signal;

@@ -91,6 +91,9 @@ static const char reset_help[] =
     "  spindlectl group reset-offsets billing --topic orders --to-datetime -1h --execute\n"
     "  spindlectl group reset-offsets billing -t orders -p 0 --shift-by -10 --execute\n";
 
+/* A parser's answer for "--help was printed: exit 0 without running". */
+#define CTL_PARSE_DONE (-1)
+
 #define GROUP_TOPICS_MAX 1024
 #define GROUP_PARTS_MAX  65536
 
@@ -609,7 +612,7 @@ static int reset_parse(struct ctl *ctl, struct reset *rs, int argc, char **argv)
         int rc = 0;
         switch (c) {
         case CTL_OPT_STOP:
-            return p.exit;
+            return p.exit == 0 ? CTL_PARSE_DONE : p.exit;
         case 't':
             if (rs->topics_n >= GROUP_TOPICS_MAX || optarg[0] == '\0') {
                 return ctl_usage_error(p.name, "--topic: an empty name or too many topics");
@@ -875,6 +878,11 @@ static int group_reset(struct ctl *ctl, int argc, char **argv)
 {
     struct reset rs = {0};
     int rc = reset_parse(ctl, &rs, argc, argv);
+    if (rc == CTL_PARSE_DONE) {
+        free(rs.topics);
+        free(rs.parts);
+        return CTL_EXIT_OK; /* --help */
+    }
     if (rc == 0) {
         rc = ctl_connect(ctl);
     }
