@@ -2788,6 +2788,8 @@ static bool conns_idle(const struct spc_client *c)
 /* Frees what the client holds; no io operation may be in flight. */
 static void client_destroy(struct spc_client *c)
 {
+    /* First: it writes into the armed timers, which live in what is freed below. */
+    sp_timers_fini(&c->timers);
     for (size_t i = 0; i < c->nodes_count; i++) {
         struct spc_node *n = c->nodes[i];
         for (uint32_t l = 0; n->lanes != NULL && l < c->cfg.connections; l++) {
@@ -2828,7 +2830,6 @@ static void client_destroy(struct spc_client *c)
         c->cs_free = cs->next;
         free(cs);
     }
-    sp_timers_fini(&c->timers);
     if (c->io != NULL) {
         sp_io_destroy(c->io);
     }

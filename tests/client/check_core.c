@@ -19,6 +19,10 @@
  *   silent TIMEOUT_MS           the bootstrap never answers: -ETIMEDOUT in time
  *   down NODE                   calls to NODE; "down" on stdin: they fail in
  *                               time; "up": they work again
+ *   coordinator GROUP TOPIC     OffsetFetch routed to GROUP's coordinator,
+ *                               again after spc_coordinator_stale
+ *   slow NODE                   "slow" on stdin (the mock delays NODE's
+ *                               answers): -ETIMEDOUT in time; "fast": works
  *   oversize BIG SMALL          max_response_bytes 4096: BIG's metadata fails
  *                               with -EMSGSIZE, SMALL's still works
  *
@@ -281,6 +285,37 @@ static void scenario_call(const char *topic)
     }
     printf("many: %d done, %d ok in %lld ms\n", n.done, n.ok, (long long)(spc_now_ms(c) - t0));
     CHECK(n.ok == MANY, "%d of %d ok", n.ok, MANY);
+
+    /* Lanes: a second client with 4 connections per broker. */
+    {
+        struct spc_config cfg;
+        spc_config_init(&cfg);
+        cfg.bootstrap = bootstrap;
+        cfg.connections = 4;
+        cfg.max_inflight = 2;
+        struct spc_client *l = NULL;
+        CHECK(spc_client_new(&cfg, &l, &err) == 0, "lanes client: %s", err.message);
+        struct counter k = {0, 0, 0};
+        for (int i = 0; l != NULL && i < MANY; i++) {
+            memset(&calls[i], 0, sizeof(calls[i]));
+            calls[i].api_key = KPROTO_API_KEY_METADATA;
+            calls[i].min_version = 1;
+            calls[i].max_version = 12;
+            calls[i].node = i % 2 == 0 ? SPC_ANY_BROKER : leader;
+            calls[i].lane = (uint32_t)i;
+            calls[i].request = &mreq;
+            calls[i].done = count_done;
+            calls[i].ctx = &k;
+            CHECK(spc_send(l, &calls[i]) == 0, "spc_send");
+        }
+        t0 = spc_now_ms(c);
+        while (l != NULL && k.done < MANY && spc_now_ms(c) - t0 < 20000) {
+            spc_poll(l, 100);
+        }
+        printf("lanes: %d done, %d ok\n", k.done, k.ok);
+        CHECK(k.ok == MANY, "lanes: %d of %d ok", k.ok, MANY);
+        spc_client_free(l);
+    }
 
     /* Freeing the client cancels what is pending. */
     struct counter m = {0, 0, 0};
@@ -551,6 +586,102 @@ static void scenario_oversize(const char *big, const char *small)
     spc_client_free(c);
 }
 
+/* ---- coordinator ------------------------------------------------------------ */
+
+static int offset_fetch(struct spc_client *c, const char *group, const char *topic,
+                        struct spc_error *err, int32_t *sent_to)
+{
+    int32_t part = 0;
+    struct kproto_offset_fetch_request_offset_fetch_request_topic t;
+    memset(&t, 0, sizeof(t));
+    t.Name = sp_str_make(topic);
+    t.PartitionIndexes = &part;
+    t.PartitionIndexes_count = 1;
+    struct kproto_offset_fetch_request req;
+    kproto_offset_fetch_request_init(&req);
+    req.GroupId = sp_str_make(group);
+    req.Topics = &t;
+    req.Topics_count = 1;
+    struct spc_call call;
+    memset(&call, 0, sizeof(call));
+    call.api_key = KPROTO_API_KEY_OFFSET_FETCH;
+    call.min_version = 2;
+    call.max_version = 7;
+    call.node = SPC_COORDINATOR;
+    call.coordinator_key = group;
+    call.request = &req;
+    call.retry_transport = true;
+    int rc = spc_call_sync(c, &call, err);
+    if (rc == 0) {
+        const struct kproto_offset_fetch_response *r = call.response;
+        printf("OffsetFetch v%d of %s from %s (node %d): error=%d topics=%d\n", call.version, group,
+               call.broker, call.sent_to, r->ErrorCode, r->Topics_count);
+        if (r->ErrorCode != 0) {
+            spc_error_set(err, r->ErrorCode, call.broker, "OffsetFetch \"%s\"", group);
+            rc = -EPROTO;
+        }
+        *sent_to = call.sent_to;
+    }
+    spc_call_release(&call);
+    return rc;
+}
+
+static void scenario_coordinator(const char *group, const char *topic)
+{
+    struct spc_client *c = client_make(10000, 0, 5);
+    struct spc_error err;
+    int32_t first = -1, again = -1, other = -1;
+    int rc = offset_fetch(c, group, topic, &err, &first);
+    CHECK(rc == 0, "first: %s", err.message);
+    CHECK(first >= 0, "coordinator %d", first);
+    /* A layer that got NOT_COORDINATOR says so; the next call asks again. */
+    spc_coordinator_stale(c, group);
+    rc = offset_fetch(c, group, topic, &err, &again);
+    CHECK(rc == 0, "after stale: %s", err.message);
+    CHECK(again == first, "coordinator %d, then %d", first, again);
+    char other_group[200];
+    snprintf(other_group, sizeof(other_group), "%s-other", group);
+    rc = offset_fetch(c, other_group, topic, &err, &other);
+    CHECK(rc == 0, "other group: %s", err.message);
+    spc_client_free(c);
+}
+
+/* ---- slow ------------------------------------------------------------------- */
+
+static void scenario_slow(int32_t node)
+{
+    struct spc_client *c = client_make(10000, 0, 2);
+    struct spc_error err;
+    int rc = spc_metadata_sync(c, NULL, 0, false, &err);
+    CHECK(rc == 0, "metadata: %s", err.message);
+    rc = metadata_call(c, node, 5000, true, &err);
+    CHECK(rc == 0, "before: %s", err.message);
+    printf("ready\n");
+    fflush(stdout);
+    read_line("slow");
+    /* Unanswered in time: -ETIMEDOUT. The first call may be resent: it times
+     * out on the connection it went out on, is resent on a new one (whose
+     * ApiVersions is as late) and times out again; the second may not. */
+    for (int i = 0; i < 2; i++) {
+        int64_t t0 = spc_now_ms(c);
+        rc = metadata_call(c, node, 1000, i == 0, &err);
+        int64_t elapsed = spc_now_ms(c) - t0;
+        printf("slow: rc=%d after %lld ms: %s\n", rc, (long long)elapsed, err.message);
+        CHECK(rc == -ETIMEDOUT, "rc %d", rc);
+        CHECK(elapsed >= (i == 0 ? 1900 : 900), "failed after %lld ms", (long long)elapsed);
+        CHECK(elapsed <= (i == 0 ? 2 : 1) * 1000 + 1500, "took %lld ms", (long long)elapsed);
+        CHECK(strstr(err.message, "Metadata") != NULL, "message: %s", err.message);
+    }
+    printf("failed\n");
+    fflush(stdout);
+    read_line("fast");
+    int64_t t0 = spc_now_ms(c);
+    rc = metadata_call(c, node, 10000, true, &err);
+    printf("fast: rc=%d after %lld ms %s\n", rc, (long long)(spc_now_ms(c) - t0), err.message);
+    CHECK(rc == 0, "after: %s", err.message);
+    spc_client_free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -580,6 +711,10 @@ int main(int argc, char **argv)
         scenario_unreachable(atoi(a1), -ETIMEDOUT, "");
     } else if (strcmp(s, "down") == 0 && argc == 4) {
         scenario_down(atoi(a1));
+    } else if (strcmp(s, "coordinator") == 0 && argc == 5) {
+        scenario_coordinator(a1, a2);
+    } else if (strcmp(s, "slow") == 0 && argc == 4) {
+        scenario_slow(atoi(a1));
     } else if (strcmp(s, "oversize") == 0 && argc == 5) {
         scenario_oversize(a1, a2);
     } else {

@@ -13,10 +13,13 @@ tests/client/check_client_core (one scenario per run):
   - refresh: on Spindle a topic created with 2 partitions, deleted and
     created again with 5 is seen with its new id and 5 partitions after
     spc_metadata_stale; on the mock a moved leader is seen after a stale;
+  - coordinators: OffsetFetch routed to a group's coordinator (found with
+    FindCoordinator), again after spc_coordinator_stale;
   - failures: a bootstrap that refuses fails with -ECONNREFUSED naming it,
     one that accepts and never answers with -ETIMEDOUT, both within the
     timeout; a mock broker taken down fails its calls within their timeout
-    and works again once up; a response over max_response_bytes fails its
+    and works again once up; a mock broker that answers late fails calls
+    with -ETIMEDOUT (resent ones too) and works again once fast; a response over max_response_bytes fails its
     call with -EMSGSIZE and the client goes on.
 The mock part skips (the rest still runs) when kafka-mock is not built;
 the whole test skips (77) when the check program is missing."""
@@ -127,6 +130,7 @@ def against_spindle(exe, smp):
             run(bs, "metadata", "core-t", 3)
             run(bs, "call", "core-t")
         run(bs, "recreate", "core-re")
+        run(bs, "coordinator", "core-group", "core-t")
         if run(bs, "create", "core-big", 300):
             run(bs, "oversize", "core-big", "core-t")
 
@@ -151,6 +155,17 @@ def against_mock():
             new = leader % 3 + 1
             mock.command("leader t1 0 %d" % new)
             p.send("moved %d" % new)
+        p.finish()
+
+        run(bs, "coordinator", "core-group", "t1")
+
+        p = Interactive(bs, "slow", 3)
+        if p.expect("ready") is not None:
+            mock.command("rtt 3 3000")
+            p.send("slow")
+            if p.expect("failed", timeout=30) is not None:
+                mock.command("rtt 3 0")
+                p.send("fast")
         p.finish()
 
         p = Interactive(bs, "down", 2)
