@@ -550,12 +550,13 @@ static bool join_error(struct spc_group *g, struct grp_op *op, int16_t code)
     case 0:
         return false;
     case KERR_UNKNOWN_MEMBER_ID:
-        g->member_id[0] = '\0';
-        g->generation = -1;
-        group_join(g);
-        return true;
     case KERR_ILLEGAL_GENERATION:
+        /* Out of the group: the positions kept from the last generation may be stale. */
+        if (code == KERR_UNKNOWN_MEMBER_ID) {
+            g->member_id[0] = '\0';
+        }
         g->generation = -1;
+        tps_clear(&g->held);
         group_join(g);
         return true;
     case KERR_REBALANCE_IN_PROGRESS:
