@@ -720,10 +720,9 @@ static void batch_report_ok(struct spc_producer *p, struct pbatch *b, int64_t ba
 static void batch_report(struct spc_producer *p, struct pbatch *b)
 {
     struct spc_error err;
-    char tmp[64];
-    const char *what = code_name(b->err_code, tmp, sizeof(tmp));
+    /* spc_error_set ends the message with the error's name. */
     spc_error_set(&err, b->err_code, b->err_broker[0] ? b->err_broker : "cluster",
-                  "topic \"%s\" partition %d: %s%s%s", b->part->topic->name, (int)b->part->id, what,
+                  "topic \"%s\" partition %d%s%s", b->part->topic->name, (int)b->part->id,
                   b->err_text[0] ? ": " : "", b->err_text);
     for (int32_t i = 0; i < b->count; i++) {
         if (b->dr[i].fn != NULL) {
@@ -954,7 +953,7 @@ static void waiting_replay_one(struct spc_producer *p, struct ptopic *t, const s
                           "topic \"%s\" partition %d: out of range (%d partitions)", t->name,
                           (int)w->partition, (int)t->partitions_count);
         } else {
-            spc_error_set(&err, rc, broker, "topic \"%s\": %s", t->name, strerror(-rc));
+            spc_error_set(&err, rc, broker, "topic \"%s\"", t->name);
         }
         w->fn(w->opaque, t->name, w->partition, -1, &err);
     }
@@ -1028,7 +1027,7 @@ static void topic_set_unknown(struct spc_producer *p, struct ptopic *t, int16_t 
     any_broker(p, broker, sizeof(broker));
     t->state = TOPIC_UNKNOWN;
     t->unknown_until_ms = now + UNKNOWN_TOPIC_HOLD_MS;
-    spc_error_set(&t->unknown_err, -ENOENT, broker, "topic \"%s\": %s", t->name,
+    spc_error_set(&t->unknown_err, -ENOENT, broker, "topic \"%s\" does not exist (%s)", t->name,
                   kerr != 0 ? kerr_name(kerr) : "not in the cluster's metadata");
     if (t->wcount > 0) {
         waiting_walk(p, t, waiting_fail_one, &t->unknown_err);
@@ -1200,7 +1199,8 @@ static void batch_retry(struct spc_producer *p, struct pbatch *b, int code, cons
         char tmp[64];
         char last[96];
         snprintf(last, sizeof(last), "%s", code_name(code, tmp, sizeof(tmp)));
-        batch_fail(p, b, -ETIMEDOUT, broker, "not delivered within delivery_timeout_ms=%d (%s)",
+        batch_fail(p, b, -ETIMEDOUT, broker,
+                   "not delivered within delivery_timeout_ms=%d (last error: %s)",
                    (int)p->cfg.delivery_timeout_ms, last);
         return;
     }
@@ -1300,7 +1300,9 @@ static void build_send(struct spc_producer *p, struct pbuild *bd, int64_t now)
     r->call.request = &r->req;
     r->call.no_response = p->cfg.acks == 0;
     r->call.retry_transport = false; /* resends are ours: the same bytes, after a backoff */
-    r->call.timeout_ms = timeout + 5000;
+    /* No later than the delivery timeout of its oldest batch (a broker that
+     * went silent must not hold records past it), at least a second. */
+    r->call.timeout_ms = (int32_t)SP_MAX(SP_MIN(left, (int64_t)timeout + 5000), 1000);
     r->call.lane = bd->lane;
     r->call.done = produce_done;
     r->call.ctx = r;
@@ -1427,11 +1429,11 @@ static bool drain_one(struct spc_producer *p, struct ppart *pp, int64_t now)
  * batches grouped into one request per (leader, lane). */
 static void drain(struct spc_producer *p, int64_t now)
 {
+    if (p->pid_state != PID_READY || p->pid_reset) {
+        return; /* kick stays set: the producer id's answer drains */
+    }
     p->kick = false;
     p->wake_ms = INT64_MAX;
-    if (p->pid_state != PID_READY || p->pid_reset) {
-        return;
-    }
     bool more = true;
     while (more) {
         more = false;
@@ -1587,7 +1589,9 @@ static void produce_done(struct spc_call *call, int rc)
     } else if (rc == 0) {
         produce_answered(p, r, now);
     } else {
-        const char *broker = call->broker[0] ? call->broker : "broker";
+        char node[32];
+        snprintf(node, sizeof(node), "node %d", (int)call->node);
+        const char *broker = call->broker[0] ? call->broker : node;
         for (size_t i = 0; i < r->n; i++) {
             struct pbatch *b = r->batches[i];
             b->part->inflight--;
@@ -1603,6 +1607,7 @@ static void produce_done(struct spc_call *call, int rc)
     spc_call_release(call);
     free(r);
     p->running = running;
+    p->kick = true; /* in-flight slots came free */
     producer_run(p);
 }
 
@@ -1648,6 +1653,7 @@ static void pid_done(struct spc_call *call, int rc)
         p->epoch = resp->ProducerEpoch;
         p->pid_tries = 0;
         p->pid_state = PID_READY;
+        p->kick = true;
         if (p->pid_reset) {
             p->pid_reset = false;
             pid_renumber_all(p);
@@ -1659,10 +1665,8 @@ static void pid_done(struct spc_call *call, int rc)
         p->pid_tries++;
         p->pid_retry_at_ms = now + backoff_ms(p->pid_tries);
     } else {
-        char tmp[64];
         p->pid_state = PID_FAILED;
-        spc_error_set(&p->pid_err, code, broker, "InitProducerId: %s",
-                      code_name(code, tmp, sizeof(tmp)));
+        spc_error_set(&p->pid_err, code, broker, "InitProducerId");
         fail_everything(p, code, broker, "InitProducerId failed");
     }
     producer_run(p);
@@ -1811,7 +1815,7 @@ static int64_t producer_next(const struct spc_producer *p)
     if (p->linger_head != NULL) {
         next = SP_MIN(next, p->flushing ? 0 : p->linger_head->linger_at_ms);
     }
-    if (p->kick || p->dead != NULL) {
+    if ((p->kick && p->pid_state == PID_READY && !p->pid_reset) || p->dead != NULL) {
         next = 0;
     }
     if (p->ready_n > 0 || p->waiting_topics > 0) {
@@ -1882,7 +1886,7 @@ int spc_produce(struct spc_producer *p, const char *topic, int32_t partition,
         }
         int rc = waiting_add(p, t, partition, r, fn, opaque, now);
         if (rc < 0) {
-            spc_error_set(err, rc, "producer", "topic \"%s\": %s", topic, strerror(-rc));
+            spc_error_set(err, rc, "producer", "topic \"%s\"", topic);
             return rc;
         }
         p->waiting_topics++;
@@ -1897,8 +1901,8 @@ int spc_produce(struct spc_producer *p, const char *topic, int32_t partition,
     }
     int rc = append(p, choose(t, partition, r->key), r, fn, opaque, now, false);
     if (SP_UNLIKELY(rc < 0)) {
-        spc_error_set(err, rc, "producer", "topic \"%s\": %s", topic,
-                      rc == -ENOBUFS ? "buffer_bytes full (poll, then try again)" : strerror(-rc));
+        spc_error_set(err, rc, "producer", "topic \"%s\"%s", topic,
+                      rc == -ENOBUFS ? ": buffer_bytes full (poll, then try again)" : "");
         return rc;
     }
     if (!p->running && (p->kick || p->pid_state == PID_NONE ||
@@ -1958,12 +1962,10 @@ static void fail_everything(struct spc_producer *p, int code, const char *broker
     }
     p->ready_n = 0;
     struct spc_error err;
-    char tmp[64];
     for (size_t i = 0; i < p->tab_size; i++) {
         for (struct ptopic *t = p->tab[i]; t != NULL; t = t->hnext) {
             if (t->wcount > 0) {
-                spc_error_set(&err, code, broker, "topic \"%s\": %s: %s", t->name, what,
-                              code_name(code, tmp, sizeof(tmp)));
+                spc_error_set(&err, code, broker, "topic \"%s\": %s", t->name, what);
                 waiting_walk(p, t, waiting_fail_one, &err);
             }
         }

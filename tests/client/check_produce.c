@@ -363,7 +363,7 @@ static int scenario_produce(struct spc_client *c, const struct opts *o)
     }
     long keyed_bad = 0;
     for (long i = 0; i < o->n; i++) {
-        if (i % 3 == 0 || !run.res[i].seen) {
+        if (i % 3 == 0 || !run.res[i].seen || run.res[i].code != 0) {
             continue;
         }
         char key[32];
