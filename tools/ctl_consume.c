@@ -44,7 +44,8 @@ static const char consume_help[] =
     "  -n, --count N            exit after N records\n"
     "  -e, --exit-at-end        exit once every partition's end is reached\n"
     "      --timeout DUR        exit after DUR without a record (also the time\n"
-    "                           allowed to reach the brokers)\n"
+    "                           allowed to reach the brokers; a group member\n"
+    "                           counts from when it has its partitions)\n"
     "\n"
     "Output (default: the value of each record, then a newline):\n"
     "      --json               one JSON object per line: topic, partition,\n"
@@ -73,9 +74,10 @@ enum { OPT_FROM_BEGINNING = 0x200, OPT_FROM_END, OPT_FROM_TIME, OPT_TIMEOUT };
 /* A parser's answer for "--help was printed: exit 0 without running". */
 #define CTL_PARSE_DONE (-1)
 
-#define CONSUME_PARTS_MAX 65536
-#define CONSUME_POLL_MS   200
-#define CONSUME_CLOSE_MS  5000 /* the last commit and LeaveGroup after a stop */
+#define CONSUME_PARTS_MAX   65536
+#define CONSUME_POLL_MS     200
+#define CONSUME_JOIN_MAX_MS 70000 /* with --timeout: a group member without partitions gives up */
+#define CONSUME_CLOSE_MS    5000  /* the last commit and LeaveGroup after a stop */
 
 struct consume {
     struct ctl *ctl;
@@ -570,6 +572,7 @@ static bool at_end(const struct consume *cs, const struct spc_fetcher *f)
 static int consume_loop(struct consume *cs, struct spc_fetcher *f)
 {
     cs->last_record_ms = ctl_mono_ms();
+    int64_t unstable_since_ms = cs->last_record_ms;
     while (!consume_stop) {
         if (cs->count > 0 && cs->printed >= cs->count) {
             break;
@@ -578,7 +581,19 @@ static int consume_loop(struct consume *cs, struct spc_fetcher *f)
             ctl_errorf("writing the output failed");
             return CTL_EXIT_ERROR;
         }
-        if (cs->idle_ms > 0 && ctl_mono_ms() - cs->last_record_ms >= cs->idle_ms) {
+        int64_t now = ctl_mono_ms();
+        if (cs->member != NULL && !spc_group_stable(cs->member)) {
+            /* A member's idle time counts once it has its partitions ... */
+            if (cs->idle_ms > 0 && now - unstable_since_ms > CONSUME_JOIN_MAX_MS) {
+                ctl_errorf("group \"%s\": no partitions after %d s (the group did not settle)",
+                           cs->group, CONSUME_JOIN_MAX_MS / 1000);
+                return CTL_EXIT_UNREACHABLE;
+            }
+            cs->last_record_ms = now;
+        } else {
+            unstable_since_ms = now; /* ... and a rebalance gets its own time again. */
+        }
+        if (cs->idle_ms > 0 && now - cs->last_record_ms >= cs->idle_ms) {
             break;
         }
         if (cs->exit_at_end && at_end(cs, f)) {
