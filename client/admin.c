@@ -140,6 +140,12 @@ static bool coordinator_retry(int16_t code)
            code == KERR_NOT_COORDINATOR;
 }
 
+/* Errors that say the coordinator the client knows is no longer the group's. */
+static bool coordinator_moved(int16_t code)
+{
+    return code == KERR_NOT_COORDINATOR || code == KERR_COORDINATOR_NOT_AVAILABLE;
+}
+
 /*
  * Errors of a topic or config change worth another try: the controller
  * moved, or the broker asks to slow down. Not REQUEST_TIMED_OUT: the broker
@@ -1761,7 +1767,7 @@ int spc_admin_describe_group(struct spc_client *c, const char *group, int timeou
             int16_t code = resp->Groups[0].ErrorCode;
             item_error(&out->err, code, call.broker, sp_str_make(NULL), "group \"%s\"", group);
             again = coordinator_retry(code);
-            if (code == KERR_NOT_COORDINATOR) {
+            if (coordinator_moved(code)) {
                 coordinator_stale(c, group);
             }
         } else {
@@ -1845,7 +1851,7 @@ int spc_admin_delete_groups(struct spc_client *c, const char *const *groups, siz
                 continue;
             }
             item_error(&results[i].err, code, broker, sp_str_make(NULL), "group \"%s\"", groups[i]);
-            if (code == KERR_NOT_COORDINATOR) {
+            if (coordinator_moved(code)) {
                 coordinator_stale(c, groups[i]);
             }
             if (coordinator_retry(code)) {
@@ -2115,7 +2121,7 @@ int spc_admin_fetch_offsets(struct spc_client *c, const char *group, const char 
             item_error(e, code, call.broker, sp_str_make(NULL), "group \"%s\"", group);
             rc = kafka_errno(code);
             again = coordinator_retry(code) || code == KERR_UNSTABLE_OFFSET_COMMIT;
-            if (code == KERR_NOT_COORDINATOR) {
+            if (coordinator_moved(code)) {
                 coordinator_stale(c, group);
             }
         } else {
@@ -2193,6 +2199,7 @@ static bool offset_commit_answer(struct spc_client *c, const char *group,
                                  struct spc_group_offset *offsets, const char *broker)
 {
     bool again = false;
+    bool moved = false;
     for (int32_t ti = 0; ti < resp->Topics_count; ti++) {
         const struct kproto_offset_commit_response_offset_commit_response_topic *t =
             &resp->Topics[ti];
@@ -2216,13 +2223,14 @@ static bool offset_commit_answer(struct spc_client *c, const char *group,
                            (int)o->partition);
                 if (coordinator_retry(p->ErrorCode)) {
                     again = true;
+                    moved |= coordinator_moved(p->ErrorCode);
                 } else {
                     state[i] = ITEM_DONE;
                 }
             }
         }
     }
-    if (again) {
+    if (moved) {
         coordinator_stale(c, group);
     }
     return again;

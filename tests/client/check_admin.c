@@ -21,6 +21,11 @@
  *   check_client_admin BOOTSTRAP mock TOPIC PARTITIONS N
  *       librdkafka's mock: list offsets, commit and fetch offsets, groups
  *       when it lists them, and clean -ENOTSUP for what it does not have
+ *   check_client_admin BOOTSTRAP mock-retry TOPIC PARTITIONS N
+ *       the mock fails the next OffsetCommits, OffsetFetches and ListOffsets
+ *       with retriable errors (the driver asked it to): the calls retry
+ *   check_client_admin BOOTSTRAP mock-fatal TOPIC
+ *       the next OffsetCommit fails with GROUP_AUTHORIZATION_FAILED: at once
  *   check_client_admin BOOTSTRAP unreachable
  *       nobody listens: every call fails within its timeout
  *
@@ -550,6 +555,60 @@ static void scenario_mock(struct spc_client *c, const char *topic, int32_t parts
     mock_unsupported(c, topic);
 }
 
+static void scenario_mock_retry(struct spc_client *c, const char *topic, int32_t parts, int64_t n)
+{
+    struct spc_error err = {0};
+    struct spc_group_offset set[] = {{topic, 0, 3, NULL, {0}}};
+    int64_t t0 = mono_ms();
+    int rc = spc_admin_commit_offsets(c, "adm-retry-group", set, 1, TIMEOUT_MS, &err);
+    check(rc == 0 && set[0].err.code == 0,
+          "commit offsets through COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, "
+          "NOT_COORDINATOR: %d \"%s\" in %lld ms",
+          rc, set[0].err.message, (long long)(mono_ms() - t0));
+    struct sp_arena a;
+    sp_arena_init(&a, NULL, 0, 16u << 20);
+    struct spc_group_offset *got = NULL;
+    size_t count = 0;
+    const char *topics[] = {topic};
+    rc = spc_admin_fetch_offsets(c, "adm-retry-group", topics, 1, TIMEOUT_MS, &a, &got, &count,
+                                 &err);
+    int64_t p0 = -2;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        p0 = got[i].partition == 0 ? got[i].offset : p0;
+    }
+    check(rc == 0 && p0 == 3,
+          "fetch offsets through COORDINATOR_LOAD_IN_PROGRESS, "
+          "NOT_COORDINATOR: %d \"%s\", p0 %lld",
+          rc, err.message, (long long)p0);
+    sp_arena_destroy(&a);
+    int32_t p[64];
+    struct spc_offset o[64];
+    for (int32_t i = 0; i < parts && i < 64; i++) {
+        p[i] = i;
+    }
+    rc = spc_admin_list_offsets(c, topic, p, (size_t)SP_MIN(parts, 64), SPC_TS_LATEST, TIMEOUT_MS,
+                                o, &err);
+    bool ok = rc == 0;
+    for (int32_t i = 0; i < parts && i < 64; i++) {
+        ok &= o[i].err.code == 0 && o[i].offset == n;
+    }
+    check(ok, "list offsets through NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE: %d \"%s\"", rc,
+          o[0].err.message);
+}
+
+static void scenario_mock_fatal(struct spc_client *c, const char *topic)
+{
+    struct spc_error err = {0};
+    struct spc_group_offset set[] = {{topic, 0, 4, NULL, {0}}};
+    int64_t t0 = mono_ms();
+    int rc = spc_admin_commit_offsets(c, "adm-retry-group", set, 1, TIMEOUT_MS, &err);
+    int64_t took = mono_ms() - t0;
+    check(rc == 0 && set[0].err.code == KERR_GROUP_AUTHORIZATION_FAILED &&
+              strstr(set[0].err.message, "GROUP_AUTHORIZATION_FAILED") != NULL && took < 5000,
+          "a commit refused for good is reported at once: \"%s\" in %lld ms", set[0].err.message,
+          (long long)took);
+}
+
 /* ---- nobody listening ------------------------------------------------------------- */
 
 static void scenario_unreachable(struct spc_client *c)
@@ -645,6 +704,10 @@ int main(int argc, char **argv)
         scenario_group_empty(c, argv[3], argv[4], (int32_t)arg_long(argv[5]), arg_long(argv[6]));
     } else if (strcmp(scenario, "mock") == 0 && argc == 6) {
         scenario_mock(c, argv[3], (int32_t)arg_long(argv[4]), arg_long(argv[5]));
+    } else if (strcmp(scenario, "mock-retry") == 0 && argc == 6) {
+        scenario_mock_retry(c, argv[3], (int32_t)arg_long(argv[4]), arg_long(argv[5]));
+    } else if (strcmp(scenario, "mock-fatal") == 0 && argc == 4) {
+        scenario_mock_fatal(c, argv[3]);
     } else if (unreachable && argc == 3) {
         scenario_unreachable(c);
     } else {

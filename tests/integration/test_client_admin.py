@@ -18,7 +18,8 @@ tests/client/check_client_admin (one scenario per run):
     committed outside a generation, read back, and the group deleted;
   - the mock: list offsets, commit and fetch offsets, groups when it lists
     them, and -ENOTSUP for what it lacks (CreateTopics, DescribeConfigs,
-    DescribeLogDirs);
+    DescribeLogDirs); with errors injected, the calls retry through
+    coordinator and leader errors and report a final error at once;
   - nobody listening: every call fails within its timeout.
 Skips (77) when the check program, the mock or confluent-kafka is missing."""
 import os
@@ -126,6 +127,13 @@ def spindle(exe, smp):
             print(b.log_text())
 
 
+def mock_command(m, cmd):
+    m.stdin.write(cmd + "\n")
+    m.stdin.flush()
+    answer = m.stdout.readline().strip()
+    check(answer == "ok", "kafka-mock: %s: %s" % (cmd, answer))
+
+
 def mock():
     m = subprocess.Popen([MOCK, "--brokers", "3", "--topic", "adm-mock:%d" % PARTS],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -137,6 +145,12 @@ def mock():
         bootstrap = line[1]
         produce(bootstrap, "adm-mock", int(time.time() * 1000))
         run_check(bootstrap, "mock", "adm-mock", PARTS, N)
+        # Retriable errors first (OffsetCommit 8, OffsetFetch 9, ListOffsets 2), then a final one.
+        for cmd in ("errors 8 14 15 16", "errors 9 14 16", "errors 2 6 5"):
+            mock_command(m, cmd)
+        run_check(bootstrap, "mock-retry", "adm-mock", PARTS, N)
+        mock_command(m, "errors 8 30")
+        run_check(bootstrap, "mock-fatal", "adm-mock")
     finally:
         m.stdin.close()
         try:
