@@ -264,6 +264,12 @@ static const char list_help[] =
     "  spindlectl topic list\n"
     "  spindlectl topic list 'orders-*' --json\n";
 
+/* A topic id as Kafka prints it, or NULL when the broker sent none (Metadata < v10). */
+static const char *topic_id(const struct sp_uuid *id, char *buf, size_t cap)
+{
+    return kproto_uuid_is_zero(id) ? NULL : ctl_fmt_uuid(id->b, buf, cap);
+}
+
 static int cmp_topic(const void *a, const void *b)
 {
     const struct kproto_metadata_response_metadata_response_topic *x = a, *y = b;
@@ -331,7 +337,7 @@ static int topic_list(struct ctl *ctl, int argc, char **argv)
             char id[32];
             ctl_json_object(&j);
             ctl_json_kstr(&j, "topic", name);
-            ctl_json_kstr(&j, "id", ctl_fmt_uuid(topics[i].TopicId.b, id, sizeof(id)));
+            ctl_json_kstr(&j, "id", topic_id(&topics[i].TopicId, id, sizeof(id)));
             ctl_json_kint(&j, "partitions", topics[i].Partitions_count);
             ctl_json_kint(&j, "replicas", rf);
             ctl_json_kbool(&j, "internal", topics[i].IsInternal);
@@ -469,7 +475,7 @@ static void describe_json(struct ctl_json *j, const char *name,
     char id[32];
     ctl_json_object(j);
     ctl_json_kstr(j, "topic", name);
-    ctl_json_kstr(j, "id", ctl_fmt_uuid(t->TopicId.b, id, sizeof(id)));
+    ctl_json_kstr(j, "id", topic_id(&t->TopicId, id, sizeof(id)));
     ctl_json_kbool(j, "internal", t->IsInternal);
     ctl_json_key(j, "partitions");
     ctl_json_array(j);
@@ -554,7 +560,8 @@ static void describe_text(struct ctl *ctl, const char *name,
     char buf[256];
     int32_t rf = t->Partitions_count > 0 ? t->Partitions[0].ReplicaNodes_count : 0;
     ctl_kv(out, 11, "Topic", "%s", name);
-    ctl_kv(out, 11, "Id", "%s", ctl_fmt_uuid(t->TopicId.b, buf, sizeof(buf)));
+    const char *id = topic_id(&t->TopicId, buf, sizeof(buf));
+    ctl_kv(out, 11, "Id", "%s", id ? id : "-");
     ctl_kv(out, 11, "Partitions", "%d", t->Partitions_count);
     ctl_kv(out, 11, "Replicas", "%d", rf);
     ctl_kv(out, 11, "Internal", "%s", t->IsInternal ? "yes" : "no");

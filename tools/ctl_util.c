@@ -93,15 +93,39 @@ int ctl_exit_for(int rc, const struct spc_error *err)
     return CTL_EXIT_ERROR;
 }
 
+/* The bootstrap list, for messages about brokers that could not be reached. */
+static const char *ctl_bootstrap;
+
+/* Whether text names one of the bootstrap list's host:port entries. */
+static bool ctl_names_a_broker(const char *text)
+{
+    const char *p = ctl_bootstrap;
+    while (p && *p) {
+        size_t n = strcspn(p, ",");
+        char addr[300];
+        if (n > 0 && n < sizeof(addr)) {
+            memcpy(addr, p, n);
+            addr[n] = '\0';
+            if (strstr(text, addr)) {
+                return true;
+            }
+        }
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
 int ctl_fail(int rc, const struct spc_error *err)
 {
-    if (err && err->message[0]) {
-        ctl_errorf("%s", err->message);
+    int exit_code = ctl_exit_for(rc, err);
+    int code = (err && err->code != 0) ? err->code : rc;
+    const char *msg = (err && err->message[0]) ? err->message : ctl_code_name(code);
+    if (exit_code == CTL_EXIT_UNREACHABLE && ctl_bootstrap && !ctl_names_a_broker(msg)) {
+        ctl_errorf("%s (brokers: %s)", msg, ctl_bootstrap);
     } else {
-        int code = (err && err->code != 0) ? err->code : rc;
-        ctl_errorf("%s", ctl_code_name(code));
+        ctl_errorf("%s", msg);
     }
-    return ctl_exit_for(rc, err);
+    return exit_code;
 }
 
 int ctl_item_fail(const struct spc_error *err)
@@ -109,12 +133,15 @@ int ctl_item_fail(const struct spc_error *err)
     if (err->code == 0) {
         return CTL_EXIT_OK;
     }
+    if (err->code < 0) {
+        return ctl_fail(err->code, err);
+    }
     if (err->message[0]) {
         ctl_errorf("%s", err->message);
     } else {
         ctl_errorf("%s", ctl_code_name(err->code));
     }
-    return err->code < 0 ? ctl_exit_for(err->code, err) : CTL_EXIT_ERROR;
+    return CTL_EXIT_ERROR;
 }
 
 int ctl_usage_error(const char *cmd, const char *fmt, ...)
@@ -551,6 +578,7 @@ int ctl_connect(struct ctl *ctl)
     if (ctl->client) {
         return CTL_EXIT_OK;
     }
+    ctl_bootstrap = ctl->brokers;
     struct spc_config cfg;
     spc_config_init(&cfg);
     cfg.bootstrap = ctl->brokers;
@@ -599,17 +627,28 @@ int ctl_metadata(struct ctl *ctl, const char *const *topics, size_t n, struct sp
         req.Topics = NULL;
         req.Topics_count = -1;
     }
+    /* Asking about a topic must not create it: v4+ carry the flag. Before
+     * v4 the field does not exist (the encoder refuses a non-default value),
+     * and such brokers decide by themselves, as they did for their clients. */
     req.AllowAutoTopicCreation = false;
-    memset(call, 0, sizeof(*call));
-    call->api_key = KPROTO_API_KEY_METADATA;
-    call->min_version = 1; /* v0 cannot ask for "every topic" as null */
-    call->max_version = 12;
-    call->node = SPC_ANY_BROKER;
-    call->request = &req;
-    call->retry_transport = true;
-    call->timeout_ms = ctl_remaining_ms(ctl);
     struct spc_error err = {0};
-    rc = spc_call_sync(ctl->client, call, &err);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        memset(call, 0, sizeof(*call));
+        call->api_key = KPROTO_API_KEY_METADATA;
+        call->min_version = 1; /* v0 cannot ask for "every topic" as null */
+        call->max_version = req.AllowAutoTopicCreation ? 3 : 12;
+        call->node = SPC_ANY_BROKER;
+        call->request = &req;
+        call->retry_transport = true;
+        call->timeout_ms = ctl_remaining_ms(ctl);
+        memset(&err, 0, sizeof(err));
+        rc = spc_call_sync(ctl->client, call, &err);
+        if (rc != -EINVAL || req.AllowAutoTopicCreation) {
+            break;
+        }
+        spc_call_release(call);
+        req.AllowAutoTopicCreation = true;
+    }
     free(list);
     if (rc < 0) {
         return ctl_fail(rc, &err);
