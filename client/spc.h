@@ -410,7 +410,12 @@ int spc_group_store_offset(struct spc_group *g, const char *topic, int32_t parti
  * answered (per-item errors are in the results) or -errno when they could
  * not be asked (err filled). Result arrays the caller passes have one entry
  * per input item, in order; arrays the call returns live in the caller's
- * arena `a` (sp_arena_init / sp_arena_fini).
+ * arena `a` (sp_arena_init / sp_arena_destroy). timeout_ms <= 0 means 30 s.
+ *
+ * When a whole call fails with a Kafka error, it returns an errno and
+ * err->code keeps the Kafka code: -ENOENT (unknown topic or group), -EACCES
+ * (authorization), -ENOTSUP (the broker lacks the API or version), -EINVAL,
+ * -ETIMEDOUT (retriable errors that outlast the timeout), else -EIO.
  */
 
 struct spc_item_result {
