@@ -54,6 +54,7 @@ struct sb_opts {
     const char *compression;
     int32_t batch_bytes;
     int32_t linger_ms;
+    uint64_t buffer_bytes; /* the producer's buffer, 0: the library's default */
     bool keyed;
     uint32_t keys; /* distinct keys when keyed */
     bool text_payload;

@@ -198,6 +198,7 @@ void sb_json_config(struct sb_json *j, const struct sb_opts *o)
     sb_json_str(j, "compression", o->compression);
     sb_json_int(j, "batch_bytes", o->batch_bytes);
     sb_json_int(j, "linger_ms", o->linger_ms);
+    sb_json_int(j, "buffer_bytes", (int64_t)o->buffer_bytes);
     sb_json_bool(j, "keyed", o->keyed);
     sb_json_bool(j, "from_end", o->from_end);
     sb_json_bool(j, "loop", o->loop);

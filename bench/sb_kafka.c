@@ -238,6 +238,9 @@ static int producer_open(void)
     pc.linger_ms = o->linger_ms;
     pc.batch_bytes = o->batch_bytes;
     pc.max_inflight = o->inflight;
+    if (o->buffer_bytes != 0) {
+        pc.buffer_bytes = (size_t)o->buffer_bytes;
+    }
     if (sp_codec_parse(o->compression, &pc.compression) < 0) {
         fail("unknown compression %s", o->compression);
         return -EINVAL;
@@ -536,6 +539,10 @@ static void produce_run(void)
         }
         if (W.send_done) {
             if (drained()) {
+                break;
+            }
+            if (interrupted) {
+                fail("%s", "interrupted while waiting for the last records");
                 break;
             }
             if (W.drain_deadline == 0) {

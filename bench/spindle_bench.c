@@ -49,6 +49,8 @@ static const char usage[] =
     "  --compression none|gzip|snappy|lz4|zstd\n"
     "  --batch-bytes N           a partition's batch is sent when this full (default 1 MiB)\n"
     "  --linger-ms N             (default 5)\n"
+    "  --buffer-bytes N          the producer's buffer (default the library's, 64 MiB); in a\n"
+    "                            closed loop, ack latency is mostly the time records wait here\n"
     "  --keyed                   keys k00000000.. (murmur2 partitioner); --keys N distinct\n"
     "  --payload random|text     value bytes (text compresses; default random)\n"
     "  --from beginning|end      where consume starts (default beginning)\n"
@@ -86,6 +88,7 @@ enum {
     OPT_COMPRESSION,
     OPT_BATCH_BYTES,
     OPT_LINGER_MS,
+    OPT_BUFFER_BYTES,
     OPT_KEYED,
     OPT_KEYS,
     OPT_PAYLOAD,
@@ -126,6 +129,7 @@ static const struct option long_opts[] = {
     {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"batch-bytes", required_argument, NULL, OPT_BATCH_BYTES},
     {"linger-ms", required_argument, NULL, OPT_LINGER_MS},
+    {"buffer-bytes", required_argument, NULL, OPT_BUFFER_BYTES},
     {"keyed", no_argument, NULL, OPT_KEYED},
     {"keys", required_argument, NULL, OPT_KEYS},
     {"payload", required_argument, NULL, OPT_PAYLOAD},
@@ -273,6 +277,8 @@ static int parse_number(int c, const char *arg, struct sb_opts *o)
         return parse_i32("batch-bytes", arg, 1, 1 << 30, &o->batch_bytes);
     case OPT_LINGER_MS:
         return parse_i32("linger-ms", arg, 0, 60000, &o->linger_ms);
+    case OPT_BUFFER_BYTES:
+        return parse_u64("buffer-bytes", arg, 1ull << 36, &o->buffer_bytes);
     case OPT_KEYS:
         return parse_u32("keys", arg, 1, 100000000, &o->keys);
     case OPT_FETCH_MAX_WAIT:
