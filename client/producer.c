@@ -1644,13 +1644,15 @@ static void pid_done(struct spc_call *call, int rc)
     int64_t now = spc_now_ms(p->c);
     const struct kproto_init_producer_id_response *resp = call->response;
     int code = rc < 0 ? rc : resp->ErrorCode;
+    int64_t pid = rc < 0 ? SP_NO_PRODUCER_ID : resp->ProducerId;
+    int16_t epoch = rc < 0 ? SP_NO_PRODUCER_EPOCH : resp->ProducerEpoch;
     char broker[80];
     snprintf(broker, sizeof(broker), "%s", call->broker[0] ? call->broker : "cluster");
     spc_call_release(call);
     free(pi);
     if (code == 0) {
-        p->pid = resp->ProducerId;
-        p->epoch = resp->ProducerEpoch;
+        p->pid = pid;
+        p->epoch = epoch;
         p->pid_tries = 0;
         p->pid_state = PID_READY;
         p->kick = true;
