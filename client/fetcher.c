@@ -12,13 +12,15 @@
  *               │                                    hw, log start, epoch
  *               └ brokers[] ─ slots[FETCH_SLOTS] ──> one Fetch each
  *
- * A partition is in at most one request at a time (`inflight`). Each leader
- * broker has two Fetch slots so that the broker works on the next fetch
- * while the client delivers the last one: when a response arrives, a first
- * pass walks only the batch headers to learn where each partition's next
- * fetch starts (`fetch_offset`) and sends that fetch on the other slot; a
- * second pass validates the batches (CRC, decompression) and delivers the
- * records, advancing `position`. Anything that invalidates the pipelined
+ * A partition is in at most one request at a time (`inflight`), and each
+ * leader broker has at most one fetch on the wire (a broker answers a
+ * connection's requests in order: a fetch behind a long poll would wait
+ * for it). Each broker has two Fetch slots so that the broker works on the
+ * next fetch while the client delivers the last one: when a response
+ * arrives, a first pass walks only the batch headers to learn where each
+ * partition's next fetch starts (`fetch_offset`) and sends that fetch on
+ * the other slot; a second pass validates the batches (CRC, decompression)
+ * and delivers the records, advancing `position`. Anything that invalidates the pipelined
  * fetch (a seek, an error, a corrupt batch) bumps the partition's `gen`,
  * and a response for an older gen is dropped.
  *
@@ -121,7 +123,8 @@ struct slot {
     struct spc_call call;
     struct spc_fetcher *f;
     struct broker *b;
-    bool busy;
+    bool busy;             /* sent, until its response is delivered and released */
+    bool answered;         /* done has run: delivering */
     struct sp_arena arena; /* the request's arrays and the hits, reset per request */
     uint8_t *arena_first;
     struct kproto_fetch_request req;
@@ -162,6 +165,7 @@ struct spc_fetcher {
     bool closing;
     bool client_gone; /* a done saw -ECANCELED: the client is being freed, send nothing */
     bool kicking, kick_again;
+    bool kick_due; /* assign asked for a kick: the next spc_fetcher_tick runs it */
     /* Delivery scratch, reused: headers, decompressed records, legacy sets, aborts. */
     struct spc_header *hdrs;
     size_t hdrs_cap;
@@ -386,14 +390,27 @@ static struct broker *broker_get(struct spc_fetcher *f, int32_t node)
     return b;
 }
 
+/*
+ * A free slot of b, or NULL while one of b's fetches is on the wire: a
+ * broker answers a connection's requests in order, so a second fetch sent
+ * behind a long poll would wait for it, and splitting the partitions
+ * between two requests on the wire would make each wait for the other.
+ * The second slot is for the fetch that goes out while the last response
+ * is being delivered.
+ */
 static struct slot *broker_free_slot(struct broker *b)
 {
+    struct slot *free_slot = NULL;
     for (int i = 0; i < FETCH_SLOTS; i++) {
-        if (!b->slots[i].busy) {
-            return &b->slots[i];
+        struct slot *s = &b->slots[i];
+        if (s->busy && !s->answered) {
+            return NULL;
+        }
+        if (!s->busy && free_slot == NULL) {
+            free_slot = s;
         }
     }
-    return NULL;
+    return free_slot;
 }
 
 /* ---- routing (kick) ---- */
@@ -857,6 +874,7 @@ static void kick_fetch(struct spc_fetcher *f, struct broker *b)
     s->call.done = fetch_done;
     s->call.ctx = s;
     s->busy = true;
+    s->answered = false;
     f->calls++;
     if (spc_send(f->c, &s->call) < 0) {
         f->calls--;
@@ -873,6 +891,7 @@ static void kick_fetch(struct spc_fetcher *f, struct broker *b)
 static void kick_once(struct spc_fetcher *f)
 {
     bool meta = false, waiting = false;
+    f->kick_due = false;
     kick_route(f, &meta, &waiting);
     for (size_t i = 0; i < f->brokers_count; i++) {
         kick_list_offsets(f, f->brokers[i]->node);
@@ -1380,6 +1399,7 @@ static void fetch_done(struct spc_call *call, int rc)
     struct slot *s = sp_container_of(call, struct slot, call);
     struct spc_fetcher *f = s->f;
     f->client_gone = f->client_gone || rc == -ECANCELED;
+    s->answered = true;
     if (f->closing || rc < 0) {
         if (!f->closing) {
             fetch_failed(f, s, rc);
@@ -1505,7 +1525,12 @@ int spc_fetcher_assign(struct spc_fetcher *f, const char *topic, int32_t partiti
     p->position = p->fetch_offset = offset >= 0 ? offset : -1;
     p->backoff_ms = 0;
     p->retry_at_ms = 0;
-    fetcher_kick(f);
+    if (thread_ticked) {
+        /* The assignments made before the next poll go out together. */
+        f->kick_due = true;
+    } else {
+        fetcher_kick(f);
+    }
     return 0;
 }
 
@@ -1553,13 +1578,13 @@ int spc_fetcher_tick(struct spc_client *c)
     struct spc_fetcher *next;
     for (struct spc_fetcher *f = thread_fetchers; f != NULL; f = next) {
         next = f->next_fetcher;
-        if (f->c != c || f->closing || f->wake_at_ms < 0) {
+        if (f->c != c || f->closing || (f->wake_at_ms < 0 && !f->kick_due)) {
             continue;
         }
         if (now < 0) {
             now = spc_now_ms(c);
         }
-        if (f->wake_at_ms <= now) {
+        if (f->kick_due || f->wake_at_ms <= now) {
             fetcher_kick(f);
         }
         if (f->wake_at_ms >= 0) {

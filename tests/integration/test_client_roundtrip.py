@@ -99,8 +99,10 @@ class Mock:
 def scenarios(where, bootstrap, mock=None):
     """Runs the scenarios against one broker; False when the check program
     says the client core is not there (77)."""
+    # 8 partitions: the mock keeps about 5 MB per partition before it moves
+    # the log start.
     rc, _ = run_check(where, bootstrap, "roundtrip", "rt-main",
-                      ["--partitions", "4", "--records", str(RECORDS), "--codec", "mixed"])
+                      ["--partitions", "8", "--records", str(RECORDS), "--codec", "mixed"])
     if rc == 77:
         return False
     check(rc == 0, "%s: 100,000 records round-trip exactly (every codec)" % where)
@@ -138,7 +140,7 @@ def main():
     if not os.path.exists(MOCK):
         print("kafka-mock is not built: the mock's half is skipped")
     else:
-        mock = Mock(["rt-main:4:3", "rt-offsets:1:3", "rt-follow:3:3", "rt-move:2:3"])
+        mock = Mock(["rt-main:8:3", "rt-offsets:1:3", "rt-follow:3:3", "rt-move:2:3"])
         try:
             scenarios("kafka-mock", mock.bootstrap, mock)
         finally:
