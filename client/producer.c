@@ -61,6 +61,7 @@
 #define PRODUCE_TIMEOUT_MAX_MS  30000
 #define RECORD_BYTES_MAX        ((size_t)INT32_MAX / 2)
 #define SEQ_MAX                 INT32_MAX
+#define POOL_MAX                8 /* idle batch_bytes buffers kept for the next batches */
 
 static_assert(PRODUCE_VERSION_MIN >= 3, "v2 batches need Produce v3");
 
@@ -159,6 +160,9 @@ struct spc_producer {
     /* Open batches, oldest first. */
     struct pbatch *linger_head, *linger_tail;
     struct pbatch *dead; /* failed, their reports still to run */
+    /* Buffers of exactly batch_bytes, reused: fresh pages cost a fault each. */
+    uint8_t *pool[POOL_MAX];
+    size_t pool_n;
     struct pbuild *builds;
     size_t builds_n, builds_cap;
     struct preq *reqs; /* in flight */
@@ -503,9 +507,13 @@ static int topic_resolve(struct spc_producer *p, struct ptopic *t)
 
 /* ---- Batches ---------------------------------------------------------------------- */
 
-static void batch_free(struct pbatch *b)
+static void batch_free(struct spc_producer *p, struct pbatch *b)
 {
-    free(b->buf);
+    if (p != NULL && b->cap == (size_t)p->cfg.batch_bytes && p->pool_n < POOL_MAX) {
+        p->pool[p->pool_n++] = b->buf;
+    } else {
+        free(b->buf);
+    }
     free(b->dr);
     free(b);
 }
@@ -591,14 +599,15 @@ static struct pbatch *batch_open(struct spc_producer *p, struct ppart *pp, size_
     if (b == NULL) {
         return NULL;
     }
+    size_t full = (size_t)p->cfg.batch_bytes;
     size_t cap = SP_MAX(pp->last_len, (size_t)BATCH_CAP_MIN);
-    cap = SP_MIN(cap, (size_t)p->cfg.batch_bytes);
+    cap = cap >= full / 2 ? full : cap; /* a busy partition: a whole (pooled) buffer */
     cap = SP_MAX(cap, SP_BATCH_HEADER_BYTES + need);
     uint32_t dr_cap = SP_MAX(pp->last_count, 16u);
-    b->buf = malloc(cap);
+    b->buf = cap == full && p->pool_n > 0 ? p->pool[--p->pool_n] : malloc(cap);
     b->dr = malloc(dr_cap * sizeof(*b->dr));
     if (b->buf == NULL || b->dr == NULL) {
-        batch_free(b);
+        batch_free(p, b);
         return NULL;
     }
     b->cap = cap;
@@ -666,12 +675,15 @@ static void record_put(uint8_t *q, const struct spc_record *r, int64_t ts_delta,
     }
 }
 
-static int batch_reserve(struct pbatch *b, size_t need)
+static int batch_reserve(struct spc_producer *p, struct pbatch *b, size_t need)
 {
     if (b->len + need > b->cap) {
         size_t cap = b->cap * 2;
         while (cap < b->len + need) {
             cap *= 2;
+        }
+        if (b->len + need <= (size_t)p->cfg.batch_bytes) {
+            cap = SP_MIN(cap, (size_t)p->cfg.batch_bytes);
         }
         uint8_t *buf = realloc(b->buf, cap);
         if (buf == NULL) {
@@ -713,7 +725,7 @@ static void batch_report_ok(struct spc_producer *p, struct pbatch *b, int64_t ba
         }
     }
     batch_settle(p, b);
-    batch_free(b);
+    batch_free(p, b);
 }
 
 /* Runs b's reports with its error (b is not freed). */
@@ -770,7 +782,7 @@ static void dead_run(struct spc_producer *p)
         struct pbatch *b = p->dead;
         p->dead = b->next;
         batch_report(p, b);
-        batch_free(b);
+        batch_free(p, b);
     }
 }
 
@@ -993,7 +1005,7 @@ static int append(struct spc_producer *p, struct ppart *pp, const struct spc_rec
         b->base_ts = ts;
         b->max_ts = ts;
     }
-    if (batch_reserve(b, size) < 0) {
+    if (batch_reserve(p, b, size) < 0) {
         return -ENOMEM;
     }
     record_put(b->buf + b->len, r, ts - b->base_ts, b->count, body);
@@ -1139,7 +1151,11 @@ static int batch_build(struct spc_producer *p, struct pbatch *b)
             free(out);
             return (int)n;
         }
-        free(b->buf);
+        if (b->cap == (size_t)p->cfg.batch_bytes && p->pool_n < POOL_MAX) {
+            p->pool[p->pool_n++] = b->buf;
+        } else {
+            free(b->buf);
+        }
         b->buf = out;
         b->cap = SP_BATCH_HEADER_BYTES + bound;
         b->len = SP_BATCH_HEADER_BYTES + (size_t)n;
@@ -1569,7 +1585,7 @@ static void produce_done(struct spc_call *call, int rc)
         /* The producer is gone; its reports ran then. */
         for (size_t i = 0; i < r->n; i++) {
             if (r->batches[i] != NULL) {
-                batch_free(r->batches[i]);
+                batch_free(NULL, r->batches[i]);
             }
         }
         spc_call_release(call);
@@ -2022,6 +2038,9 @@ void spc_producer_free(struct spc_producer *p)
         free(p->builds[i].v);
     }
     free(p->builds);
+    while (p->pool_n > 0) {
+        free(p->pool[--p->pool_n]);
+    }
     free(p->ready);
     free(p->tab);
     free(p);
