@@ -178,7 +178,7 @@ static int configs_describe(struct ctl *ctl, int argc, char **argv)
     } else {
         describe_print(ctl, type, name, v, n, changed);
     }
-    sp_arena_reset(&a);
+    sp_arena_destroy(&a);
     return rc;
 }
 

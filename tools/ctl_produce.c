@@ -337,6 +337,7 @@ static int produce_next_line(struct produce *pr, const uint8_t **line, size_t *l
         while (spc_producer_pending(pr->producer) > 0 && poll(&pfd, 1, 0) == 0) {
             spc_poll(pr->ctl->client, 20);
         }
+        fflush(pr->ctl->out); /* -v's lines, before read may block */
         ssize_t r = read(pr->fd, pr->buf + pr->end, pr->cap - pr->end);
         if (r < 0 && errno == EINTR) {
             continue;

@@ -695,7 +695,7 @@ static int topic_describe(struct ctl *ctl, int argc, char **argv)
         }
         worst = SP_MAX(worst, rc);
         topic_extra_free(&x);
-        sp_arena_reset(&a);
+        sp_arena_destroy(&a);
     }
     if (ctl->json) {
         if (n > 1) {
