@@ -10,7 +10,7 @@ pinning (loopback TCP, the work disk), and writes bench/RESULTS.md's
 spindle-bench section (between its markers; the other sections are kept)
 and SVG charts under bench/charts/.
 
-  python3 bench/run-scenarios.py --build build          # the full run (~13 min)
+  python3 bench/run-scenarios.py --build build          # the full run (~15 min)
   python3 bench/run-scenarios.py --build build --quick  # 3 s runs, written to the work dir
   python3 bench/run-scenarios.py --build build --quick --only limits,A,G
 
@@ -800,7 +800,7 @@ def section(R, cfg, charts, started, elapsed):
         for gid, kind, name in charts:
             w("![%s %s](%s/%s)" % (gid, kind, cfg.chart_rel, name))
     w("\n### Running it\n")
-    w("`python3 bench/run-scenarios.py --build BUILD` runs everything (about 13 minutes; run it "
+    w("`python3 bench/run-scenarios.py --build BUILD` runs everything (about 15 minutes; run it "
       "on a quiet machine) and rewrites this section and `bench/charts/`. Options: `--quick` "
       "(3 s runs, small volumes, written to BUILD/bench-work unless `--results` is given), "
       "`--only limits,A,...,H` (a subset; G needs A or `--g-max-rate`), `--duration S`, "
