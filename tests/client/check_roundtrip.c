@@ -22,6 +22,9 @@
  *   move       (the mock) consuming while partition leaders move: prints
  *              "move TOPIC PARTITION BROKER" on stdout and waits for the
  *              driver's answer line on stdin; nothing is lost or repeated.
+ *   restart    consuming while the broker restarts on the same port (prints
+ *              "restart" and waits for the driver's answer): the fetcher
+ *              retries and goes on, nothing lost or repeated.
  *   bench      N records of --value-bytes (1024) without compression:
  *              the producer's and then the fetcher's throughput.
  *
@@ -830,6 +833,31 @@ static int scenario_offsets(struct spc_client *c, const struct opts *o)
     return 0;
 }
 
+/* Checks what came (defer mode), partition by partition in arrival order,
+ * against the delivery reports (cs->expect filled). */
+static void verify_seen(struct consumer *cs, const struct produced *pr)
+{
+    for (size_t i = 0; i < cs->seen_n && cs->bad == 0; i++) {
+        const struct seen *sn = &cs->seen[i];
+        if (cs->cursor[sn->partition] >= cs->expect_n[sn->partition]) {
+            cs->bad++;
+            printf("FAIL: partition %d: an extra record at %" PRId64 "\n", sn->partition,
+                   sn->offset);
+            break;
+        }
+        uint64_t seq = cs->expect[sn->partition][cs->cursor[sn->partition]++];
+        record_make(seq, cs->o->value_bytes, cs->b);
+        uint64_t want = message_hash(cs->b->rec.key, cs->b->rec.value, cs->b->rec.headers,
+                                     cs->b->rec.headers_count, cs->b->rec.timestamp_ms);
+        if (sn->offset != pr->offset[seq] || sn->hash != want) {
+            cs->bad++;
+            printf("FAIL: partition %d offset %" PRId64 ": not record %" PRIu64 " (offset %" PRId64
+                   ")\n",
+                   sn->partition, sn->offset, seq, pr->offset[seq]);
+        }
+    }
+}
+
 static int scenario_follow(struct spc_client *c, const struct opts *o)
 {
     const uint64_t old = 1000, chunk = 500, chunks = 10;
@@ -873,26 +901,7 @@ static int scenario_follow(struct spc_client *c, const struct opts *o)
         spc_poll(c, 100);
     }
     poll_for(c, 200); /* nothing more may come */
-    /* What came, partition by partition in arrival order, against the reports. */
-    for (size_t i = 0; i < cs.seen_n && cs.bad == 0; i++) {
-        const struct seen *sn = &cs.seen[i];
-        if (cs.cursor[sn->partition] >= cs.expect_n[sn->partition]) {
-            cs.bad++;
-            printf("FAIL: partition %d: an extra record at %" PRId64 "\n", sn->partition,
-                   sn->offset);
-            break;
-        }
-        uint64_t seq = cs.expect[sn->partition][cs.cursor[sn->partition]++];
-        record_make(seq, o->value_bytes, cs.b);
-        uint64_t want = message_hash(cs.b->rec.key, cs.b->rec.value, cs.b->rec.headers,
-                                     cs.b->rec.headers_count, cs.b->rec.timestamp_ms);
-        if (sn->offset != pr.offset[seq] || sn->hash != want) {
-            cs.bad++;
-            printf("FAIL: partition %d offset %" PRId64 ": not record %" PRIu64 " (offset %" PRId64
-                   ")\n",
-                   sn->partition, sn->offset, seq, pr.offset[seq]);
-        }
-    }
+    verify_seen(&cs, &pr);
     bool all = all_consumed(&cs);
     CHECK(all && cs.bad == 0 && cs.received == n - old,
           "following: %" PRIu64 " of %" PRIu64 " new records, %" PRIu64 " wrong", cs.received,
@@ -906,6 +915,61 @@ static int scenario_follow(struct spc_client *c, const struct opts *o)
     if (all && cs.bad == 0) {
         printf("ok: from END, exactly the %" PRIu64 " records produced meanwhile arrive\n",
                n - old);
+    }
+    consumer_fini(&cs);
+    produced_fini(&pr);
+    return 0;
+}
+
+/* Asks the driver to restart the broker on the same port; whether it did. */
+static bool driver_restart(void)
+{
+    printf("restart\n");
+    fflush(stdout);
+    char line[256];
+    return fgets(line, sizeof(line), stdin) != NULL && strncmp(line, "ok", 2) == 0;
+}
+
+/* Consuming across a broker restart: the fetcher retries and goes on. */
+static int scenario_restart(struct spc_client *c, const struct opts *o)
+{
+    const uint64_t half = 2000, n = 2 * half;
+    struct produced pr;
+    if (produced_init(&pr, n) < 0) {
+        return -ENOMEM;
+    }
+    struct spc_fetcher_config fc;
+    spc_fetcher_config_init(&fc);
+    fc.max_wait_ms = 200;
+    struct consumer cs;
+    if (consumer_init(&cs, o, c, &fc) < 0) {
+        produced_fini(&pr);
+        return -EIO;
+    }
+    cs.defer = true;
+    double secs;
+    assign_all(&cs, SPC_OFFSET_BEGINNING);
+    produce_checked(c, o, &pr, 0, half, -1, &secs);
+    double end = wall_s() + 20;
+    while (cs.received < half && wall_s() < end) {
+        spc_poll(c, 50);
+    }
+    CHECK(cs.received == half, "before the restart: %" PRIu64 " records", cs.received);
+    CHECK(driver_restart(), "the broker restarted");
+    produce_checked(c, o, &pr, half, half, -1, &secs);
+    end = wall_s() + 30;
+    while (cs.received < n && cs.bad == 0 && wall_s() < end) {
+        spc_poll(c, 100);
+    }
+    poll_for(c, 200);
+    expect_from(&cs, &pr, 0, n);
+    verify_seen(&cs, &pr);
+    CHECK(all_consumed(&cs) && cs.bad == 0 && cs.received == n,
+          "across the restart: %" PRIu64 " of %" PRIu64 " records, %" PRIu64 " wrong", cs.received,
+          n, cs.bad);
+    if (all_consumed(&cs) && cs.bad == 0 && cs.received == n) {
+        check_offsets(&cs, &pr);
+        printf("ok: the fetcher went on after the broker restarted, every record once\n");
     }
     consumer_fini(&cs);
     produced_fini(&pr);
@@ -1052,9 +1116,10 @@ int main(int argc, char **argv)
 {
     struct opts o;
     if (parse(argc, argv, &o) < 0) {
-        fprintf(stderr,
-                "usage: check_client_roundtrip BOOTSTRAP roundtrip|offsets|follow|move|bench "
-                "TOPIC [--partitions N] [--records N] [--codec C|mixed] [--value-bytes N]\n");
+        fprintf(
+            stderr,
+            "usage: check_client_roundtrip BOOTSTRAP roundtrip|offsets|follow|move|restart|bench "
+            "TOPIC [--partitions N] [--records N] [--codec C|mixed] [--value-bytes N]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1080,6 +1145,8 @@ int main(int argc, char **argv)
             rc = scenario_follow(c, &o);
         } else if (strcmp(o.scenario, "move") == 0) {
             rc = scenario_move(c, &o);
+        } else if (strcmp(o.scenario, "restart") == 0) {
+            rc = scenario_restart(c, &o);
         } else if (strcmp(o.scenario, "bench") == 0) {
             rc = scenario_bench(c, &o);
         } else {

@@ -10,7 +10,8 @@ tests/client/check_roundtrip.c:
   end, reported for its partition;
 - fetching from END follows the high watermark while records arrive;
 - on the mock, partition leaders move while the fetcher consumes: it
-  follows them and loses nothing;
+  follows them and loses nothing; Spindle restarts on its port while the
+  fetcher consumes: it retries and goes on;
 - the producer's and the fetcher's throughput with 1 KiB records (Spindle),
   printed for the record."""
 import os
@@ -21,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Broker, args, check, finish  # noqa: E402
+from harness import Broker, args, check, finish, restart_same_port  # noqa: E402
 
 BUILD = os.environ.get("SPINDLE_BUILD_ROOT", "")
 CHECK = os.path.join(BUILD, "tests/client/check_client_roundtrip")
@@ -37,9 +38,10 @@ def lines_of(stream, q):
     q.put(None)
 
 
-def run_check(name, bootstrap, scenario, topic, extra=(), mock=None):
+def run_check(name, bootstrap, scenario, topic, extra=(), mock=None, broker=None):
     """Runs one scenario; answers its "move" lines by moving the leader on
-    the mock. Returns (exit status, output)."""
+    the mock, its "restart" lines by restarting the broker on its port.
+    Returns (exit status, output)."""
     cmd = [CHECK, bootstrap, scenario, topic] + list(extra)
     t0 = time.time()
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -62,6 +64,10 @@ def run_check(name, bootstrap, scenario, topic, extra=(), mock=None):
             _, t, part, broker = line.split()
             answer = mock.command("leader %s %s %s" % (t, part, broker))
             p.stdin.write(answer + "\n")
+            p.stdin.flush()
+        elif line.strip() == "restart" and broker is not None:
+            restart_same_port(broker)
+            p.stdin.write("ok\n")
             p.stdin.flush()
     rc = p.wait()
     text = "".join(out)
@@ -96,7 +102,7 @@ class Mock:
             self.proc.wait()
 
 
-def scenarios(where, bootstrap, mock=None):
+def scenarios(where, bootstrap, mock=None, broker=None):
     """Runs the scenarios against one broker; False when the check program
     says the client core is not there (77)."""
     # 8 partitions: the mock keeps about 5 MB per partition before it moves
@@ -116,6 +122,9 @@ def scenarios(where, bootstrap, mock=None):
                           ["--partitions", "2", "--records", "20000", "--codec", "zstd"], mock)
         check(rc == 0, "%s: the fetcher follows moving leaders" % where)
     else:
+        rc, _ = run_check(where, bootstrap, "restart", "rt-restart", ["--partitions", "2"],
+                          broker=broker)
+        check(rc == 0, "%s: the fetcher goes on across a broker restart" % where)
         rc, out = run_check(where, bootstrap, "bench", "rt-bench",
                             ["--partitions", "4", "--records", str(BENCH_RECORDS),
                              "--value-bytes", "1024"])
@@ -131,7 +140,7 @@ def main():
     broker = Broker(exe, extra=["--smp", smp])
     broker.start()
     try:
-        present = scenarios("spindle", broker.bootstrap)
+        present = scenarios("spindle", broker.bootstrap, broker=broker)
     finally:
         broker.close()
     if not present:
