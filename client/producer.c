@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "client/spc.h"
 #include "protocol/batch.h"
@@ -813,6 +814,18 @@ static uint8_t *wput(uint8_t *q, const void *src, size_t n)
     return q + n;
 }
 
+/* A record's CreateTime: its own, else the wall clock now (spc_now_ms is
+ * monotonic, right for deadlines and wrong for timestamps consumers read). */
+static int64_t record_timestamp(const struct spc_record *r)
+{
+    if (r->timestamp_ms >= 0) {
+        return r->timestamp_ms;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int waiting_add(struct spc_producer *p, struct ptopic *t, int32_t partition,
                        const struct spc_record *r, spc_delivery_fn fn, void *opaque, int64_t now)
 {
@@ -839,7 +852,7 @@ static int waiting_add(struct spc_producer *p, struct ptopic *t, int32_t partiti
         t->wcap = cap;
     }
     struct wrec w = {
-        .ts = r->timestamp_ms >= 0 ? r->timestamp_ms : now,
+        .ts = record_timestamp(r),
         .fn = fn,
         .opaque = opaque,
         .key_len = r->key.ptr == NULL ? -1 : (int64_t)r->key.len,
@@ -976,7 +989,7 @@ static void waiting_replay_one(struct spc_producer *p, struct ptopic *t, const s
 static int append(struct spc_producer *p, struct ppart *pp, const struct spc_record *r,
                   spc_delivery_fn fn, void *opaque, int64_t now, bool force)
 {
-    int64_t ts = r->timestamp_ms >= 0 ? r->timestamp_ms : now;
+    int64_t ts = record_timestamp(r);
     struct pbatch *b = pp->open;
     size_t body = 0;
     size_t size = 0;

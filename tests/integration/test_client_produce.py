@@ -120,7 +120,13 @@ def kcat_read(bootstrap, topic, timeout=60):
         k = (m["partition"], m["offset"])
         dups += k in got
         got[k] = (m.get("key"), m.get("payload"), m.get("headers") or [])
+        if m.get("tstype") == "create":
+            CREATE_TIMES.append(m["ts"])
     return got, dups
+
+
+# CreateTimes kcat saw: the producer stamps records with the wall clock.
+CREATE_TIMES = []
 
 
 def verify(bootstrap, topic, partitions, n, reports, label, order=False):
@@ -128,7 +134,13 @@ def verify(bootstrap, topic, partitions, n, reports, label, order=False):
     bad_part = [i for i in range(n) if i % 3 and reports[i][0] !=
                 (murmur2(("key-%d" % (i % 97)).encode()) & 0x7fffffff) % partitions]
     check(not bad_part, "%s: keyed records on murmur2's partition (bad: %s)" % (label, bad_part[:5]))
+    del CREATE_TIMES[:]
     got, dups = kcat_read(bootstrap, topic)
+    now_ms = time.time() * 1000
+    stale = [t for t in CREATE_TIMES if not now_ms - 600000 < t <= now_ms + 1000]
+    check(len(CREATE_TIMES) == n and not stale,
+          "%s: %d CreateTimes, all wall-clock times of the last minutes (off: %s)"
+          % (label, len(CREATE_TIMES), stale[:3]))
     check(len(got) == n and dups == 0,
           "%s: kcat reads %d records back (%d expected, %d duplicates)" % (label, len(got), n, dups))
     wrong = []
