@@ -2308,7 +2308,7 @@ static void md_call_done(struct spc_call *call, int rc)
 
 static int md_send(struct spc_client *c, const char *const *topics, size_t n, bool all,
                    bool allow_auto_create, bool auto_refresh, void (*done)(void *ctx, int rc),
-                   void *ctx, struct spc_error *err_out)
+                   void *ctx, struct spc_error *err_out, struct spc_call **call_out)
 {
     if (!all && n > SP_KPROTO_ARRAY_MAX) {
         return -EINVAL;
@@ -2360,6 +2360,8 @@ static int md_send(struct spc_client *c, const char *const *topics, size_t n, bo
     if (rc < 0) {
         sp_arena_destroy(&m->a);
         free(m);
+    } else if (call_out != NULL) {
+        *call_out = &m->call;
     }
     return rc;
 }
@@ -2397,7 +2399,7 @@ static void md_auto_send(struct spc_client *c)
     }
     c->md_auto_inflight = true;
     c->md_auto_last_ns = now_ns(c);
-    int rc = md_send(c, names, n, false, c->cfg.allow_auto_create, true, NULL, NULL, NULL);
+    int rc = md_send(c, names, n, false, c->cfg.allow_auto_create, true, NULL, NULL, NULL, NULL);
     free(names);
     if (rc < 0) {
         c->md_auto_inflight = false;
@@ -2446,7 +2448,7 @@ int spc_metadata_refresh(struct spc_client *c, const char *const *topics, size_t
 {
     bool all = topics == NULL || n == 0;
     return md_send(c, topics, n, all, allow_auto_create || c->cfg.allow_auto_create, false, done,
-                   ctx, NULL);
+                   ctx, NULL, NULL);
 }
 
 struct md_sync {
@@ -2467,16 +2469,22 @@ int spc_metadata_sync(struct spc_client *c, const char *const *topics, size_t n,
     struct md_sync s = {false, 0};
     struct spc_error e = {0, ""};
     bool all = topics == NULL || n == 0;
+    struct spc_call *call = NULL;
     int rc = md_send(c, topics, n, all, allow_auto_create || c->cfg.allow_auto_create, false,
-                     md_sync_done, &s, &e);
+                     md_sync_done, &s, &e, &call);
     if (rc < 0) {
         spc_error_set(err, rc, NULL, "Metadata");
         return rc;
     }
     while (!s.done) {
         int prc = spc_poll(c, 1000);
-        if (prc < 0 && prc != -EINTR) {
-            SP_ASSERT(!"spc_metadata_sync: the client cannot poll");
+        if (prc < 0 && prc != -EINTR && !s.done) {
+            /* The ring failed (or polls nest too deep): give up the request. */
+            if (call->priv != NULL) {
+                cs_cancel(call->priv, prc);
+            }
+            run_done(c);
+            SP_ASSERT(s.done);
         }
     }
     if (err != NULL) {

@@ -6,6 +6,8 @@
  *
  *   check_client_core BOOTSTRAP SCENARIO [ARG...]
  *
+ *   errors                      (no broker) spc_error_set, spc_retriable,
+ *                               bad bootstrap lists
  *   negotiate                   versions: ours vs the brokers' ApiVersions
  *   metadata TOPIC PARTITIONS   brokers, controller, cluster id, leaders
  *   call TOPIC                  spc_call_sync of ListOffsets and Metadata,
@@ -682,6 +684,93 @@ static void scenario_slow(int32_t node)
     spc_client_free(c);
 }
 
+/* ---- errors (no broker) ----------------------------------------------------- */
+
+static void scenario_errors(void)
+{
+    struct spc_error e;
+    spc_error_set(&e, KERR_TOPIC_ALREADY_EXISTS, "127.0.0.1:9092", "topic \"%s\"", "x");
+    CHECK(strcmp(e.message, "127.0.0.1:9092: topic \"x\": TOPIC_ALREADY_EXISTS") == 0, "%s",
+          e.message);
+    CHECK(e.code == KERR_TOPIC_ALREADY_EXISTS, "code %d", e.code);
+    spc_error_set(&e, -ECONNREFUSED, "127.0.0.1:9", "connect");
+    CHECK(strcmp(e.message, "127.0.0.1:9: connect: Connection refused") == 0, "%s", e.message);
+    /* Named already: not twice. */
+    spc_error_set(&e, KERR_NOT_COORDINATOR, "b:1", "group g: %s", "NOT_COORDINATOR");
+    CHECK(strcmp(e.message, "b:1: group g: NOT_COORDINATOR") == 0, "%s", e.message);
+    spc_error_set(&e, -EINVAL, NULL, "bootstrap");
+    CHECK(strcmp(e.message, "bootstrap: Invalid argument") == 0, "%s", e.message);
+    spc_error_set(&e, 0, "b:1", "fine");
+    CHECK(e.code == 0 && e.message[0] == '\0', "%s", e.message);
+    spc_error_set(NULL, -EINVAL, "b:1", "nothing");
+
+    const int16_t retriable[] = {
+        KERR_CORRUPT_MESSAGE,
+        KERR_UNKNOWN_TOPIC_OR_PARTITION,
+        KERR_LEADER_NOT_AVAILABLE,
+        KERR_NOT_LEADER_OR_FOLLOWER,
+        KERR_REQUEST_TIMED_OUT,
+        KERR_NETWORK_EXCEPTION,
+        KERR_COORDINATOR_LOAD_IN_PROGRESS,
+        KERR_COORDINATOR_NOT_AVAILABLE,
+        KERR_NOT_COORDINATOR,
+        KERR_NOT_ENOUGH_REPLICAS,
+        KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KERR_KAFKA_STORAGE_ERROR,
+        KERR_FETCH_SESSION_ID_NOT_FOUND,
+        KERR_INVALID_FETCH_SESSION_EPOCH,
+        KERR_UNKNOWN_LEADER_EPOCH,
+        KERR_FENCED_LEADER_EPOCH,
+        KERR_OFFSET_NOT_AVAILABLE,
+        KERR_PREFERRED_LEADER_NOT_AVAILABLE,
+        KERR_ELIGIBLE_LEADERS_NOT_AVAILABLE,
+        KERR_THROTTLING_QUOTA_EXCEEDED,
+        KERR_CONCURRENT_TRANSACTIONS,
+        KERR_UNSTABLE_OFFSET_COMMIT,
+        KERR_UNKNOWN_TOPIC_ID,
+        KERR_INCONSISTENT_TOPIC_ID,
+        KERR_REPLICA_NOT_AVAILABLE,
+        KERR_NOT_CONTROLLER,
+    };
+    const int16_t fatal[] = {
+        KERR_NONE,
+        KERR_UNKNOWN_SERVER_ERROR,
+        KERR_OFFSET_OUT_OF_RANGE,
+        KERR_MESSAGE_TOO_LARGE,
+        KERR_TOPIC_ALREADY_EXISTS,
+        KERR_INVALID_REQUEST,
+        KERR_UNSUPPORTED_VERSION,
+        KERR_TOPIC_AUTHORIZATION_FAILED,
+        KERR_REBALANCE_IN_PROGRESS,
+        KERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KERR_INVALID_PRODUCER_EPOCH,
+        KERR_UNKNOWN_MEMBER_ID,
+    };
+    for (size_t i = 0; i < sizeof(retriable) / sizeof(retriable[0]); i++) {
+        CHECK(spc_retriable(retriable[i]), "%s is retriable", kerr_name(retriable[i]));
+    }
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        CHECK(!spc_retriable(fatal[i]), "%s is not retriable", kerr_name(fatal[i]));
+    }
+
+    /* Bad configurations are refused with a message. */
+    struct spc_config cfg;
+    spc_config_init(&cfg);
+    struct spc_client *c = NULL;
+    const char *bad[] = {"", "nohost", "host:0", "host:99999", ":9092", " , "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cfg.bootstrap = bad[i];
+        int rc = spc_client_new(&cfg, &c, &e);
+        CHECK(rc == -EINVAL && c == NULL && e.message[0] != '\0', "bootstrap \"%s\": rc %d %s",
+              bad[i], rc, e.message);
+    }
+    cfg.bootstrap = "[::1]:9092, 127.0.0.1:9093";
+    int rc = spc_client_new(&cfg, &c, &e);
+    CHECK(rc == 0, "two addresses: %s", e.message);
+    spc_client_free(c);
+    printf("errors: messages, the retriable table and configurations checked\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
@@ -693,7 +782,9 @@ int main(int argc, char **argv)
     const char *s = argv[2];
     const char *a1 = argc > 3 ? argv[3] : "";
     const char *a2 = argc > 4 ? argv[4] : "";
-    if (strcmp(s, "negotiate") == 0) {
+    if (strcmp(s, "errors") == 0) {
+        scenario_errors();
+    } else if (strcmp(s, "negotiate") == 0) {
         scenario_negotiate();
     } else if (strcmp(s, "metadata") == 0 && argc == 5) {
         scenario_metadata(a1, atoi(a2));

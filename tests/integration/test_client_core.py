@@ -222,6 +222,7 @@ def main():
     if not os.path.exists(CHECK):
         print("skip: %s is not built" % CHECK)
         sys.exit(77)
+    run("127.0.0.1:9", "errors")
     against_spindle(exe, smp)
     against_mock()
     unreachable()
