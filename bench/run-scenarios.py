@@ -768,7 +768,9 @@ def section(R, cfg, charts, started, elapsed):
              "p99.99", "max", "ack p99", "status"], rows))
     w("\nG runs A's workload with linger 1 ms at a fixed rate (records have intended send times; "
       "latency counts from them, so stalls are not hidden); G50-mock runs the mock at 50% of "
-      "its own maximum (A-mock).")
+      "its own maximum (A-mock). spindle-bench produces and consumes on one thread (its one "
+      "CPU), so an achieved rate below the target means producer and consumer together could "
+      "not keep up: at high rates G measures the bench as much as the broker.")
     w("\n### Memory (H)\n")
     h = R.get("H") or {}
     w(table(["figure", "value"], [
