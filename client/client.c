@@ -593,6 +593,15 @@ static void node_retry_fn(struct sp_timer *t)
     n->c->reroute = true;
 }
 
+/* host (IPv6 too) and port, and the "host:port" that messages name. */
+static void node_set_addr(struct spc_node *n, const char *host, int32_t port)
+{
+    snprintf(n->host, sizeof(n->host), "%s", host);
+    n->port = port;
+    snprintf(n->name, sizeof(n->name), strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host,
+             (int)port);
+}
+
 static struct spc_node *node_new(struct spc_client *c, int32_t id, const char *host, int32_t port)
 {
     if (c->nodes_count == SPC_NODES_MAX) {
@@ -604,11 +613,7 @@ static struct spc_node *node_new(struct spc_client *c, int32_t id, const char *h
     }
     n->c = c;
     n->id = id;
-    snprintf(n->host, sizeof(n->host), "%s", host);
-    n->port = port;
-    int w = snprintf(n->name, sizeof(n->name), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
-                     (int)port);
-    (void)w;
+    node_set_addr(n, host, port);
     for (int i = 0; i < SPC_API_KEYS; i++) {
         n->vmin[i] = n->vmax[i] = -1;
     }
@@ -2180,10 +2185,7 @@ static struct spc_node *node_upsert(struct spc_client *c, int32_t id, const char
                               (int)id, host, (int)port);
                 }
             }
-            snprintf(n->host, sizeof(n->host), "%s", host);
-            n->port = port;
-            snprintf(n->name, sizeof(n->name), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
-                     (int)port);
+            node_set_addr(n, host, port);
             n->versions_known = false;
         }
         return n;
