@@ -1758,13 +1758,14 @@ int spc_wait(struct spc_client *c, const bool *done, int timeout_ms)
     uint64_t deadline = now_ns(c) + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * NS_PER_MS;
     while (!*done) {
         uint64_t now = now_ns(c);
-        if (now >= deadline) {
-            return -ETIMEDOUT;
-        }
-        int ms = (int)((deadline - now + NS_PER_MS - 1) / NS_PER_MS);
+        int ms = now < deadline ? (int)((deadline - now + NS_PER_MS - 1) / NS_PER_MS) : 0;
         int rc = spc_poll(c, ms);
         if (rc < 0) {
             return rc;
+        }
+        /* Time is up only after a last look at what is ready. */
+        if (!*done && now >= deadline) {
+            return -ETIMEDOUT;
         }
     }
     return 0;
