@@ -87,6 +87,7 @@ struct pbatch {
     size_t accounted; /* bytes against buffer_bytes */
     bool built;       /* header written (and records compressed) */
     bool open;
+    bool lingered;      /* linger passed while its partition's queue waited: still filling */
     bool maybe_written; /* an attempt went unanswered */
     int32_t base_seq;   /* SP_NO_SEQUENCE until first sent (idempotent) */
     uint32_t attempts;
@@ -104,6 +105,8 @@ struct ppart {
     struct pbatch *head, *tail; /* closed, waiting to be sent, in order */
     uint32_t inflight;
     bool in_ready;
+    bool blocked; /* on the producer's blocked list */
+    struct ppart *bnext;
     bool resequence; /* idempotent: renumber the queue once nothing is in flight */
     int32_t next_seq, acked_seq;
     size_t last_len; /* the previous batch's size: the next one starts that big */
@@ -157,6 +160,9 @@ struct spc_producer {
     struct ptopic *last_topic;
     /* Partitions with queued batches. */
     struct ppart **ready;
+    /* Partitions whose open batch outlived its linger while earlier batches
+     * waited for an in-flight slot; it closes once they are sent. */
+    struct ppart *blocked;
     size_t ready_n, ready_cap;
     /* Open batches, oldest first. */
     struct pbatch *linger_head, *linger_tail;
@@ -585,7 +591,9 @@ static void batch_close(struct spc_producer *p, struct pbatch *b)
 {
     struct ppart *pp = b->part;
     SP_ASSERT_HOT(b->open && pp->open == b);
-    linger_unlink(p, b);
+    if (!b->lingered) {
+        linger_unlink(p, b);
+    }
     b->open = false;
     pp->open = NULL;
     pp->last_len = b->len;
@@ -1476,6 +1484,10 @@ static void drain(struct spc_producer *p, int64_t now)
             if (drain_one(p, pp, now) && pp->head != NULL) {
                 more = true;
             }
+            if (pp->head == NULL && pp->open != NULL && pp->open->lingered) {
+                batch_close(p, pp->open); /* its queue went out: it follows */
+                more = true;
+            }
             if (pp->head != NULL) {
                 p->ready[w++] = pp;
             } else {
@@ -1799,11 +1811,53 @@ static void topics_refresh(struct spc_producer *p, int64_t now)
     p->waiting_topics = waiting;
 }
 
+/* Closes the blocked partitions' open batches whose queues are empty now
+ * (or all of them while flushing); forgets entries whose batch is gone. */
+static void blocked_scan(struct spc_producer *p)
+{
+    struct ppart **at = &p->blocked;
+    while (*at != NULL) {
+        struct ppart *pp = *at;
+        if (pp->open != NULL && pp->open->lingered && pp->head != NULL && p->flushing == 0) {
+            at = &pp->bnext;
+            continue;
+        }
+        *at = pp->bnext;
+        pp->blocked = false;
+        pp->bnext = NULL;
+        if (pp->open != NULL && pp->open->lingered) {
+            batch_close(p, pp->open);
+            p->kick = true;
+        }
+    }
+}
+
+/*
+ * Closes the batches whose linger has passed. One whose partition still has
+ * closed batches waiting for an in-flight slot stays open and keeps filling
+ * until they are sent, as Kafka's accumulator does: with a short linger, a
+ * partition under load then sends a few large batches rather than a queue
+ * of one-record ones behind max_inflight.
+ */
 static void linger_close(struct spc_producer *p, int64_t now)
 {
     while (p->linger_head != NULL && (p->flushing > 0 || p->linger_head->linger_at_ms <= now)) {
-        batch_close(p, p->linger_head);
+        struct pbatch *b = p->linger_head;
+        if (p->flushing == 0 && b->part->head != NULL) {
+            linger_unlink(p, b);
+            b->lingered = true;
+            if (!b->part->blocked) {
+                b->part->blocked = true;
+                b->part->bnext = p->blocked;
+                p->blocked = b->part;
+            }
+            continue;
+        }
+        batch_close(p, b);
         p->kick = true;
+    }
+    if (p->blocked != NULL) {
+        blocked_scan(p);
     }
 }
 
@@ -1980,6 +2034,15 @@ static void fail_everything(struct spc_producer *p, int code, const char *broker
 {
     while (p->linger_head != NULL) {
         batch_close(p, p->linger_head);
+    }
+    while (p->blocked != NULL) {
+        struct ppart *pp = p->blocked;
+        p->blocked = pp->bnext;
+        pp->blocked = false;
+        pp->bnext = NULL;
+        if (pp->open != NULL && pp->open->lingered) {
+            batch_close(p, pp->open); /* its partition is on the ready list: failed below */
+        }
     }
     for (size_t i = 0; i < p->ready_n; i++) {
         struct ppart *pp = p->ready[i];
