@@ -85,6 +85,29 @@ static int err_nomem(struct spc_error *e, const char *what)
     return -ENOMEM;
 }
 
+/*
+ * The arguments of an operation on n named items ("<op>: bad arguments",
+ * "<op>: a <item> without a name"); each results[i].err is cleared as its
+ * name is checked. 0 when they are good, else -EINVAL with e set.
+ */
+static int names_check(struct spc_error *e, const struct spc_client *c, const char *const *names,
+                       size_t n, size_t n_max, struct spc_item_result *results, const char *op,
+                       const char *item)
+{
+    if (c == NULL || n > n_max || (n > 0 && (names == NULL || results == NULL))) {
+        spc_error_set(e, -EINVAL, "-", "%s: bad arguments", op);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (names[i] == NULL) {
+            spc_error_set(e, -EINVAL, "-", "%s: a %s without a name", op, item);
+            return -EINVAL;
+        }
+        err_clear(&results[i].err);
+    }
+    return 0;
+}
+
 static void item_error(struct spc_error *e, int code, const char *broker, struct sp_str detail,
                        const char *fmt, ...) SP_PRINTF(5, 6);
 
@@ -803,24 +826,16 @@ int spc_admin_delete_topics(struct spc_client *c, const char *const *names, size
 {
     struct spc_error local;
     struct spc_error *e = err_or(err, &local);
-    if (c == NULL || n > ADMIN_ITEMS_MAX || (n > 0 && (names == NULL || results == NULL))) {
-        return err_invalid(e, "delete topics: bad arguments");
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (names[i] == NULL) {
-            return err_invalid(e, "delete topics: a topic without a name");
-        }
-        err_clear(&results[i].err);
-    }
-    if (n == 0) {
-        return 0;
+    int rc = names_check(e, c, names, n, ADMIN_ITEMS_MAX, results, "delete topics", "topic");
+    if (rc < 0 || n == 0) {
+        return rc;
     }
     struct admin_op op;
     op_init(&op, c, timeout_ms);
     uint8_t *state = sp_arena_calloc(&op.scratch, n, sizeof(*state));
     bool *seen = sp_arena_calloc(&op.scratch, n, sizeof(*seen));
     struct item_key *keys = name_keys(&op.scratch, names, n);
-    int rc = state != NULL && seen != NULL && keys != NULL ? 0 : -ENOMEM;
+    rc = state != NULL && seen != NULL && keys != NULL ? 0 : -ENOMEM;
     bool v6 = true;
     for (bool again = rc == 0; again;) {
         struct kproto_delete_topics_request req;
@@ -1786,24 +1801,16 @@ int spc_admin_delete_groups(struct spc_client *c, const char *const *groups, siz
 {
     struct spc_error local;
     struct spc_error *e = err_or(err, &local);
-    if (c == NULL || n > ADMIN_FAN_MAX || (n > 0 && (groups == NULL || results == NULL))) {
-        return err_invalid(e, "delete groups: bad arguments");
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (groups[i] == NULL) {
-            return err_invalid(e, "delete groups: a group without a name");
-        }
-        err_clear(&results[i].err);
-    }
-    if (n == 0) {
-        return 0;
+    int rc = names_check(e, c, groups, n, ADMIN_FAN_MAX, results, "delete groups", "group");
+    if (rc < 0 || n == 0) {
+        return rc;
     }
     struct admin_op op;
     op_init(&op, c, timeout_ms);
     uint8_t *state = sp_arena_calloc(&op.scratch, n, sizeof(*state));
     kproto_group_id_t *ids = sp_arena_calloc(&op.scratch, n, sizeof(*ids));
     struct kproto_delete_groups_request *reqs = sp_arena_calloc(&op.scratch, n, sizeof(*reqs));
-    int rc = state != NULL && ids != NULL && reqs != NULL ? 0 : -ENOMEM;
+    rc = state != NULL && ids != NULL && reqs != NULL ? 0 : -ENOMEM;
     /* One request per group, to its own coordinator (they may differ). */
     for (size_t i = 0; rc == 0 && i < n; i++) {
         ids[i] = sp_str_make(groups[i]);
