@@ -106,6 +106,14 @@ struct ctl_parser {
 };
 
 int ctl_getopt(struct ctl *ctl, struct ctl_parser *p, int argc, char **argv);
+/*
+ * The whole ctl_getopt loop of a subcommand whose only option is a flag:
+ * *flag is set when the option whose getopt value is opt is given (flag
+ * NULL: a subcommand with no options of its own). false: return p->exit
+ * (--help was printed, or a usage error).
+ */
+bool ctl_getopt_flag(struct ctl *ctl, struct ctl_parser *p, int argc, char **argv, int opt,
+                     bool *flag);
 /* Checks the number of operands left (argv[optind..argc)); usage error else. */
 int ctl_operands(const struct ctl_parser *p, int argc, int min, int max);
 

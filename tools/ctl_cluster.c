@@ -174,13 +174,8 @@ static int cluster_info(struct ctl *ctl, int argc, char **argv)
     struct ctl_parser p = {
         .name = "cluster info", .help = info_help, .shortopts = "a", .longopts = opts};
     bool all = false;
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
-        if (c == 'a') {
-            all = true;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, 'a', &all)) {
+        return p.exit;
     }
     int rc = ctl_operands(&p, argc, 0, 0);
     if (rc == CTL_EXIT_OK) {

@@ -147,13 +147,8 @@ static int configs_describe(struct ctl *ctl, int argc, char **argv)
     struct ctl_parser p = {
         .name = "configs describe", .help = describe_help, .shortopts = "c", .longopts = opts};
     bool changed = false;
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
-        if (c == 'c') {
-            changed = true;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, 'c', &changed)) {
+        return p.exit;
     }
     int8_t type = 0;
     const char *name = NULL;
@@ -221,13 +216,8 @@ static int configs_alter(struct ctl *ctl, int argc, char **argv, bool set)
                            .help = set ? set_help : delete_help,
                            .longopts = opts};
     bool dry_run = false;
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
-        if (c == OPT_DRY_RUN) {
-            dry_run = true;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, OPT_DRY_RUN, &dry_run)) {
+        return p.exit;
     }
     int8_t type = 0;
     const char *name = NULL;

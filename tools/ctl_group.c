@@ -139,10 +139,8 @@ static int listing_cmp(const void *a, const void *b)
 static int group_list(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_parser p = {.name = "group list", .help = list_help};
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, 0, NULL)) {
+        return p.exit;
     }
     int rc = ctl_operands(&p, argc, 0, 0);
     if (rc == 0) {
@@ -503,10 +501,8 @@ static int group_describe(struct ctl *ctl, int argc, char **argv)
 static int group_delete(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_parser p = {.name = "group delete", .help = delete_help};
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, 0, NULL)) {
+        return p.exit;
     }
     int rc = ctl_operands(&p, argc, 1, GROUP_TOPICS_MAX);
     if (rc == 0) {

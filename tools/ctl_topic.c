@@ -218,13 +218,8 @@ static int topic_delete(struct ctl *ctl, int argc, char **argv)
     };
     struct ctl_parser p = {.name = "topic delete", .help = delete_help, .longopts = opts};
     bool if_exists = false;
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
-        if (c == OPT_IF_EXISTS) {
-            if_exists = true;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, OPT_IF_EXISTS, &if_exists)) {
+        return p.exit;
     }
     int rc = ctl_operands(&p, argc, 1, 1000);
     if (rc == CTL_EXIT_OK) {
@@ -299,13 +294,8 @@ static int topic_list(struct ctl *ctl, int argc, char **argv)
     struct ctl_parser p = {
         .name = "topic list", .help = list_help, .shortopts = "i", .longopts = opts};
     bool internal = false;
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
-        if (c == 'i') {
-            internal = true;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, 'i', &internal)) {
+        return p.exit;
     }
     struct spc_call call;
     const struct kproto_metadata_response *md;
@@ -635,13 +625,8 @@ static int topic_describe(struct ctl *ctl, int argc, char **argv)
     struct ctl_parser p = {
         .name = "topic describe", .help = describe_help, .shortopts = "a", .longopts = opts};
     bool all_configs = false;
-    for (int c; (c = ctl_getopt(ctl, &p, argc, argv)) != CTL_OPT_END;) {
-        if (c == CTL_OPT_STOP) {
-            return p.exit;
-        }
-        if (c == 'a') {
-            all_configs = true;
-        }
+    if (!ctl_getopt_flag(ctl, &p, argc, argv, 'a', &all_configs)) {
+        return p.exit;
     }
     int rc = ctl_operands(&p, argc, 1, 1000);
     if (rc != CTL_EXIT_OK) {

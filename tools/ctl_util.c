@@ -305,6 +305,20 @@ int ctl_getopt(struct ctl *ctl, struct ctl_parser *p, int argc, char **argv)
     }
 }
 
+bool ctl_getopt_flag(struct ctl *ctl, struct ctl_parser *p, int argc, char **argv, int opt,
+                     bool *flag)
+{
+    for (int c; (c = ctl_getopt(ctl, p, argc, argv)) != CTL_OPT_END;) {
+        if (c == CTL_OPT_STOP) {
+            return false;
+        }
+        if (flag != NULL && c == opt) {
+            *flag = true;
+        }
+    }
+    return true;
+}
+
 int ctl_operands(const struct ctl_parser *p, int argc, int min, int max)
 {
     int n = argc - optind;
