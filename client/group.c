@@ -493,6 +493,30 @@ static bool main_interrupted(struct spc_group *g)
     return true;
 }
 
+/*
+ * The common start of the main op's answers (JoinGroup, SyncGroup; with
+ * fetch, OffsetFetch): the group when its answer is to be read, or NULL when
+ * nothing more is to be done: the group is gone or the op went out again
+ * (op_finish), the group moved on (leaving; with fetch, no longer fetching),
+ * a rejoin came first, or a transport error was dealt with.
+ */
+static struct spc_group *main_finish(struct spc_call *call, int rc, bool fetch)
+{
+    struct spc_group *g = op_finish(call, rc);
+    if (g == NULL) {
+        return NULL;
+    }
+    bool moved_on = fetch ? g->state != GRP_FETCHING : g->state == GRP_LEAVING;
+    if (moved_on || main_interrupted(g)) {
+        return NULL;
+    }
+    if (rc < 0) {
+        group_transport_error(g, g->main, fetch);
+        return NULL;
+    }
+    return g;
+}
+
 /* ---- JoinGroup -------------------------------------------------------------- */
 
 static void join_done(struct spc_call *call, int rc);
@@ -579,18 +603,11 @@ static bool join_error(struct spc_group *g, struct grp_op *op, int16_t code)
 
 static void join_done(struct spc_call *call, int rc)
 {
-    struct spc_group *g = op_finish(call, rc);
+    struct spc_group *g = main_finish(call, rc, false);
     if (g == NULL) {
         return;
     }
     struct grp_op *op = g->main;
-    if (g->state == GRP_LEAVING || main_interrupted(g)) {
-        return;
-    }
-    if (rc < 0) {
-        group_transport_error(g, op, false);
-        return;
-    }
     const struct kproto_join_group_response *r = call->response;
     if (r->ErrorCode == KERR_MEMBER_ID_REQUIRED) {
         if (set_str(&g->member_id, r->MemberId) < 0) {
@@ -962,18 +979,11 @@ static int parts_read(struct spc_group *g, struct sp_arena *a, struct sp_slice b
 
 static void sync_done(struct spc_call *call, int rc)
 {
-    struct spc_group *g = op_finish(call, rc);
+    struct spc_group *g = main_finish(call, rc, false);
     if (g == NULL) {
         return;
     }
     struct grp_op *op = g->main;
-    if (g->state == GRP_LEAVING || main_interrupted(g)) {
-        return;
-    }
-    if (rc < 0) {
-        group_transport_error(g, op, false);
-        return;
-    }
     const struct kproto_sync_group_response *r = call->response;
     if (join_error(g, op, r->ErrorCode)) {
         return;
@@ -1140,18 +1150,11 @@ static int16_t fetch_read(struct spc_group *g, const struct kproto_offset_fetch_
 
 static void fetch_done(struct spc_call *call, int rc)
 {
-    struct spc_group *g = op_finish(call, rc);
+    struct spc_group *g = main_finish(call, rc, true);
     if (g == NULL) {
         return;
     }
     struct grp_op *op = g->main;
-    if (g->state != GRP_FETCHING || main_interrupted(g)) {
-        return;
-    }
-    if (rc < 0) {
-        group_transport_error(g, op, true);
-        return;
-    }
     int16_t code = fetch_read(g, call->response, call->version);
     op_release(op);
     if (code == 0) {
