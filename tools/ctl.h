@@ -122,6 +122,10 @@ int ctl_opt_i64(const struct ctl_parser *p, const char *opt, const char *arg, in
                 int64_t max, int64_t *out);
 int ctl_opt_i32(const struct ctl_parser *p, const char *opt, const char *arg, int32_t min,
                 int32_t max, int32_t *out);
+/* Parses a --timeout duration, over 0 and at most a day: 0 or CTL_EXIT_USAGE (reported). */
+int ctl_opt_timeout_ms(const struct ctl_parser *p, const char *arg, int64_t *out_ms);
+/* Parses a point in time (ctl_parse_time_ms, not before the epoch): 0 or CTL_EXIT_USAGE. */
+int ctl_opt_time_ms(const struct ctl_parser *p, const char *opt, const char *arg, int64_t *out_ms);
 
 /* A subcommand table for commands that have subcommands ("topic create"). */
 struct ctl_cmd {

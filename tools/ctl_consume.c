@@ -396,12 +396,7 @@ static int consume_parse(struct consume *cs, struct ctl *ctl, int argc, char **a
         case OPT_FROM_TIME:
             cs->start = START_TIME;
             starts++;
-            if (ctl_parse_time_ms(optarg, ctl_wall_ms(), &cs->time_ms) != 0 || cs->time_ms < 0) {
-                rc = ctl_usage_error(p.name,
-                                     "--from-time: expected ms since the epoch, an ISO "
-                                     "8601 time or -1h, got '%s'",
-                                     optarg);
-            }
+            rc = ctl_opt_time_ms(&p, "--from-time", optarg, &cs->time_ms);
             break;
         case 'p':
             rc = parts_add(cs, &p, optarg);
@@ -419,12 +414,8 @@ static int consume_parse(struct consume *cs, struct ctl *ctl, int argc, char **a
             cs->exit_at_end = true;
             break;
         case OPT_TIMEOUT:
-            if (ctl_parse_duration_ms(optarg, &ms) != 0 || ms <= 0 || ms > 24 * 3600 * 1000) {
-                rc = ctl_usage_error(p.name,
-                                     "--timeout: expected a duration such as 10s or "
-                                     "500ms, got '%s'",
-                                     optarg);
-            } else {
+            rc = ctl_opt_timeout_ms(&p, optarg, &ms);
+            if (rc == 0) {
                 cs->idle_ms = ms;
                 ctl->timeout_ms = (int32_t)ms;
             }

@@ -646,12 +646,7 @@ static int reset_parse(struct ctl *ctl, struct reset *rs, int argc, char **argv)
         case OPT_DATETIME:
             rs->to = TO_DATETIME;
             targets++;
-            if (ctl_parse_time_ms(optarg, ctl_wall_ms(), &rs->value) != 0 || rs->value < 0) {
-                rc = ctl_usage_error(p.name,
-                                     "--to-datetime: expected ms since the epoch, an "
-                                     "ISO 8601 time or -1h, got '%s'",
-                                     optarg);
-            }
+            rc = ctl_opt_time_ms(&p, "--to-datetime", optarg, &rs->value);
             break;
         case OPT_SHIFT:
             rs->to = TO_SHIFT;

@@ -250,12 +250,10 @@ static int ctl_global_opt(struct ctl *ctl, struct ctl_parser *p, int c)
         ctl->json = true;
         return 0;
     case CTL_G_TIMEOUT: {
-        int64_t ms;
-        if (ctl_parse_duration_ms(optarg, &ms) != 0 || ms <= 0 || ms > 24 * 3600 * 1000) {
-            p->exit = ctl_usage_error(p->name,
-                                      "--timeout: expected a duration such as 10s or "
-                                      "500ms, got '%s'",
-                                      optarg);
+        int64_t ms = 0;
+        int rc = ctl_opt_timeout_ms(p, optarg, &ms);
+        if (rc != CTL_EXIT_OK) {
+            p->exit = rc;
             return CTL_OPT_STOP;
         }
         ctl->timeout_ms = (int32_t)ms;
@@ -368,6 +366,29 @@ int ctl_opt_i32(const struct ctl_parser *p, const char *opt, const char *arg, in
         *out = (int32_t)v;
     }
     return rc;
+}
+
+int ctl_opt_timeout_ms(const struct ctl_parser *p, const char *arg, int64_t *out_ms)
+{
+    int64_t ms;
+    if (ctl_parse_duration_ms(arg, &ms) != 0 || ms <= 0 || ms > 24 * 3600 * 1000) {
+        return ctl_usage_error(
+            p->name, "--timeout: expected a duration such as 10s or 500ms, got '%s'", arg);
+    }
+    *out_ms = ms;
+    return CTL_EXIT_OK;
+}
+
+int ctl_opt_time_ms(const struct ctl_parser *p, const char *opt, const char *arg, int64_t *out_ms)
+{
+    int64_t ms;
+    if (ctl_parse_time_ms(arg, ctl_wall_ms(), &ms) != 0 || ms < 0) {
+        return ctl_usage_error(p->name,
+                               "%s: expected ms since the epoch, an ISO 8601 time or -1h, got '%s'",
+                               opt, arg);
+    }
+    *out_ms = ms;
+    return CTL_EXIT_OK;
 }
 
 int ctl_dispatch(struct ctl *ctl, const char *name, const char *help, const struct ctl_cmd *cmds,
