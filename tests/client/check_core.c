@@ -539,7 +539,12 @@ static int metadata_call(struct spc_client *c, int32_t node, int32_t timeout_ms,
     return rc;
 }
 
-static void scenario_down(int32_t node)
+/*
+ * The start of a broker-fault scenario: a client that has the metadata and
+ * has had an answer from node; then "ready" to the driver, which breaks the
+ * broker and says fault.
+ */
+static struct spc_client *fault_start(int32_t node, const char *fault)
 {
     struct spc_client *c = client_make(10000, 0, 2);
     struct spc_error err;
@@ -549,26 +554,44 @@ static void scenario_down(int32_t node)
     CHECK(rc == 0, "before: %s", err.message);
     printf("ready\n");
     fflush(stdout);
-    read_line("down");
+    read_line(fault);
+    return c;
+}
+
+/*
+ * The end of a broker-fault scenario: "failed" to the driver, which mends
+ * the broker and says mended; node answers again. Frees c.
+ */
+static void fault_end(struct spc_client *c, int32_t node, const char *mended, const char *after)
+{
+    struct spc_error err;
+    printf("failed\n");
+    fflush(stdout);
+    read_line(mended);
+    int64_t t0 = spc_now_ms(c);
+    int rc = metadata_call(c, node, 10000, true, &err);
+    printf("%s: rc=%d after %lld ms %s\n", mended, rc, (long long)(spc_now_ms(c) - t0),
+           err.message);
+    CHECK(rc == 0, "%s: %s", after, err.message);
+    spc_client_free(c);
+}
+
+static void scenario_down(int32_t node)
+{
+    struct spc_client *c = fault_start(node, "down");
     /* The first call may find the old connection closed under it; the
      * second has to connect to a broker that is down. */
     for (int i = 0; i < 2; i++) {
+        struct spc_error err;
         int64_t t0 = spc_now_ms(c);
-        rc = metadata_call(c, node, 3000, i == 1, &err);
+        int rc = metadata_call(c, node, 3000, i == 1, &err);
         int64_t elapsed = spc_now_ms(c) - t0;
         printf("down: rc=%d after %lld ms: %s\n", rc, (long long)elapsed, err.message);
         CHECK(rc == -ECONNREFUSED || rc == -ECONNRESET || rc == -ETIMEDOUT, "rc %d", rc);
         CHECK(elapsed <= 3000 + 1500, "took %lld ms", (long long)elapsed);
         CHECK(err.message[0] != '\0', "no message");
     }
-    printf("failed\n");
-    fflush(stdout);
-    read_line("up");
-    int64_t t0 = spc_now_ms(c);
-    rc = metadata_call(c, node, 10000, true, &err);
-    printf("up: rc=%d after %lld ms %s\n", rc, (long long)(spc_now_ms(c) - t0), err.message);
-    CHECK(rc == 0, "after up: %s", err.message);
-    spc_client_free(c);
+    fault_end(c, node, "up", "after up");
 }
 
 static void scenario_oversize(const char *big, const char *small)
@@ -652,21 +675,14 @@ static void scenario_coordinator(const char *group, const char *topic)
 
 static void scenario_slow(int32_t node)
 {
-    struct spc_client *c = client_make(10000, 0, 2);
-    struct spc_error err;
-    int rc = spc_metadata_sync(c, NULL, 0, false, &err);
-    CHECK(rc == 0, "metadata: %s", err.message);
-    rc = metadata_call(c, node, 5000, true, &err);
-    CHECK(rc == 0, "before: %s", err.message);
-    printf("ready\n");
-    fflush(stdout);
-    read_line("slow");
+    struct spc_client *c = fault_start(node, "slow");
     /* Unanswered in time: -ETIMEDOUT. The first call may be resent: it times
      * out on the connection it went out on, is resent on a new one (whose
      * ApiVersions is as late) and times out again; the second may not. */
     for (int i = 0; i < 2; i++) {
+        struct spc_error err;
         int64_t t0 = spc_now_ms(c);
-        rc = metadata_call(c, node, 1000, i == 0, &err);
+        int rc = metadata_call(c, node, 1000, i == 0, &err);
         int64_t elapsed = spc_now_ms(c) - t0;
         printf("slow: rc=%d after %lld ms: %s\n", rc, (long long)elapsed, err.message);
         CHECK(rc == -ETIMEDOUT, "rc %d", rc);
@@ -674,14 +690,7 @@ static void scenario_slow(int32_t node)
         CHECK(elapsed <= (i == 0 ? 2 : 1) * 1000 + 1500, "took %lld ms", (long long)elapsed);
         CHECK(strstr(err.message, "Metadata") != NULL, "message: %s", err.message);
     }
-    printf("failed\n");
-    fflush(stdout);
-    read_line("fast");
-    int64_t t0 = spc_now_ms(c);
-    rc = metadata_call(c, node, 10000, true, &err);
-    printf("fast: rc=%d after %lld ms %s\n", rc, (long long)(spc_now_ms(c) - t0), err.message);
-    CHECK(rc == 0, "after: %s", err.message);
-    spc_client_free(c);
+    fault_end(c, node, "fast", "after");
 }
 
 /* ---- errors (no broker) ----------------------------------------------------- */
