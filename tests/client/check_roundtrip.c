@@ -682,6 +682,34 @@ static uint64_t bytes_of(uint64_t first, uint64_t n, size_t fixed)
 
 /* ---- scenarios ---- */
 
+/*
+ * The start the offsets, follow and move scenarios share: room for n
+ * records in pr, the first `produce` of them produced (to partition; -1:
+ * any), and cs fetching with fc. false: the scenario returns *rc (0 when
+ * producing failed, which is counted already; -ENOMEM, -EIO), pr freed.
+ */
+static bool scenario_begin(struct spc_client *c, const struct opts *o, uint64_t n, uint64_t produce,
+                           int32_t partition, const struct spc_fetcher_config *fc,
+                           struct produced *pr, struct consumer *cs, int *rc)
+{
+    if (produced_init(pr, n) < 0) {
+        *rc = -ENOMEM;
+        return false;
+    }
+    double secs;
+    if (produce_checked(c, o, pr, 0, produce, partition, &secs) < 0) {
+        produced_fini(pr);
+        *rc = 0;
+        return false;
+    }
+    if (consumer_init(cs, o, c, fc) < 0) {
+        produced_fini(pr);
+        *rc = -EIO;
+        return false;
+    }
+    return true;
+}
+
 static int scenario_roundtrip(struct spc_client *c, const struct opts *o)
 {
     uint64_t n = (uint64_t)o->records;
@@ -745,24 +773,16 @@ static void poll_for(struct spc_client *c, int ms)
 static int scenario_offsets(struct spc_client *c, const struct opts *o)
 {
     const uint64_t n = 100;
-    struct produced pr;
-    if (produced_init(&pr, n) < 0) {
-        return -ENOMEM;
-    }
-    double secs;
-    if (produce_checked(c, o, &pr, 0, n, 0, &secs) < 0) {
-        produced_fini(&pr);
-        return 0;
-    }
-    int64_t base = pr.offset[0];
     struct spc_fetcher_config fc;
     spc_fetcher_config_init(&fc);
     fc.max_wait_ms = 100;
+    struct produced pr;
     struct consumer cs;
-    if (consumer_init(&cs, o, c, &fc) < 0) {
-        produced_fini(&pr);
-        return -EIO;
+    int rc;
+    if (!scenario_begin(c, o, n, n, 0, &fc, &pr, &cs, &rc)) {
+        return rc;
     }
+    int64_t base = pr.offset[0];
     cs.check_content = true;
     expect_from(&cs, &pr, 0, n);
 
@@ -862,23 +882,16 @@ static int scenario_follow(struct spc_client *c, const struct opts *o)
 {
     const uint64_t old = 1000, chunk = 500, chunks = 10;
     uint64_t n = old + chunk * chunks;
-    struct produced pr;
-    if (produced_init(&pr, n) < 0) {
-        return -ENOMEM;
-    }
-    double secs;
-    if (produce_checked(c, o, &pr, 0, old, -1, &secs) < 0) {
-        produced_fini(&pr);
-        return 0;
-    }
     struct spc_fetcher_config fc;
     spc_fetcher_config_init(&fc);
     fc.max_wait_ms = 200;
+    struct produced pr;
     struct consumer cs;
-    if (consumer_init(&cs, o, c, &fc) < 0) {
-        produced_fini(&pr);
-        return -EIO;
+    int rc;
+    if (!scenario_begin(c, o, n, old, -1, &fc, &pr, &cs, &rc)) {
+        return rc;
     }
+    double secs;
     assign_all(&cs, SPC_OFFSET_END);
     double end = wall_s() + 10;
     bool resolved = false;
@@ -991,23 +1004,15 @@ static bool driver_move(const char *topic, int32_t partition, int32_t broker)
 static int scenario_move(struct spc_client *c, const struct opts *o)
 {
     uint64_t n = (uint64_t)o->records;
-    struct produced pr;
-    if (produced_init(&pr, n) < 0) {
-        return -ENOMEM;
-    }
-    double secs;
-    if (produce_checked(c, o, &pr, 0, n, -1, &secs) < 0) {
-        produced_fini(&pr);
-        return 0;
-    }
     struct spc_fetcher_config fc;
     spc_fetcher_config_init(&fc);
     fc.partition_max_bytes = 16 * 1024; /* many small fetches */
     fc.max_wait_ms = 100;
+    struct produced pr;
     struct consumer cs;
-    if (consumer_init(&cs, o, c, &fc) < 0) {
-        produced_fini(&pr);
-        return -EIO;
+    int rc;
+    if (!scenario_begin(c, o, n, n, -1, &fc, &pr, &cs, &rc)) {
+        return rc;
     }
     cs.check_content = true;
     expect_from(&cs, &pr, 0, n);
