@@ -34,6 +34,29 @@
  * graceful, so the kernel drops the queued bytes and the pages go at once)
  * and frees itself after the last notification.
  *
+ * A large frame is received in place. Once the framer has walked every
+ * chunk received and still misses RECV_DIRECT_MIN_BYTES or more of
+ * a frame it is assembling, the multishot recv is cancelled; when its last
+ * completion is in and the chunks it brought are framed, plain recvs read
+ * the rest straight into the assembly buffer at its fill point, so those
+ * bytes are not copied out of ring buffers one by one:
+ *
+ *   assembly buffer: [ from chunks | recv | recv |  missing  ]
+ *                                                 ^ sp_framer_tail()
+ *
+ * When the frame is complete it is handed on like any assembled frame.
+ * A multishot recv re-armed at once would take the next frame into ring
+ * buffers too, as fast as the peer sends it, so after a large frame the
+ * connection reads frame by frame: one plain recv into a pool chunk (the
+ * next size prefix and the first bytes of its frame, or several small
+ * frames), then plain recvs into the assembly buffer. A frame that lies in
+ * place in such a chunk (the peer sends small frames again) brings the
+ * multishot recv back. Without a buffer ring every recv is a plain one
+ * and goes into the assembly buffer likewise whenever a frame is being
+ * assembled. A recv into an assembly buffer writes into memory the
+ * connection owns, so the buffer stays allocated until the recv has
+ * completed, even when the connection closes first.
+ *
  * Memory held (net/conn.h): ns->held_bytes counts assembly buffers, pooled
  * receive chunks and queued response bytes; c->queued_bytes the latter per
  * connection. Connections stopped by the shard bound wait on ns->parked
@@ -59,6 +82,13 @@
 
 #define ACCEPT_RETRY_MS 100
 #define PEER_NAME_MAX   64
+
+/*
+ * A frame still missing this many bytes once the received chunks are framed
+ * is read straight into its assembly buffer (the multishot recv stops for
+ * it); below it the cancel costs more than the copies it saves.
+ */
+#define RECV_DIRECT_MIN_BYTES (64u * 1024)
 
 static_assert((SP_NET_BUFRING_COUNT & (SP_NET_BUFRING_COUNT - 1)) == 0, "ring size: power of 2");
 static_assert(SP_NET_RESP_IOV_MAX <= SP_NET_SEND_IOV_MAX, "one response fits in one sendmsg");
@@ -119,10 +149,12 @@ struct conn {
     uint32_t zc_busy;                    /* slots awaiting their notification */
     struct sp_net_req *sent, *sent_tail; /* sent, their pages maybe still read by the kernel */
     bool task_queued, recv_armed, cancel_inflight, closing, close_submitted;
-    bool sending;     /* a batch is being sent */
-    bool result_wait; /* a send (plain or zero-copy) awaits its result */
-    bool zc_blocked;  /* the batch waits for a free zero-copy slot */
-    bool graceful;    /* closing: let queued bytes reach the peer */
+    bool recv_direct;    /* the armed recv reads into the framer's assembly buffer */
+    bool frame_by_frame; /* the last frame was large: read the next one with plain recvs */
+    bool sending;        /* a batch is being sent */
+    bool result_wait;    /* a send (plain or zero-copy) awaits its result */
+    bool zc_blocked;     /* the batch waits for a free zero-copy slot */
+    bool graceful;       /* closing: let queued bytes reach the peer */
     bool draining, stalled, starved;
     bool peer_eof;            /* the peer sent FIN: take what came before, then close */
     bool fd_closed;           /* the close completed; the memory waits for notifications */
@@ -158,6 +190,7 @@ struct net_shard {
     bool resume_queued;
     /* For the log at stop and for tests. */
     uint64_t resp_sent, resp_bytes_sent, zc_sends, short_sends, parks;
+    uint64_t direct_bytes, direct_recvs; /* received straight into assembly buffers */
 };
 
 static _Thread_local struct net_shard *ns;
@@ -182,6 +215,7 @@ void sp_net_shard_stats(struct sp_net_stats *out)
         .zc_sends = ns->zc_sends,
         .short_sends = ns->short_sends,
         .parks = ns->parks,
+        .direct_bytes = ns->direct_bytes,
         .held_bytes = ns->held_bytes,
         .held_max = ns->held_max,
     };
@@ -419,6 +453,21 @@ static void conn_enqueue(struct conn *c, struct sp_net_req *req)
     c->q_count++;
 }
 
+/* Queues a request for a complete frame, in the spare reserved for it. */
+static struct sp_net_req *conn_take_req(struct conn *c, struct sp_slice frame)
+{
+    struct sp_net_req *req = c->spare;
+    SP_ASSERT(req != NULL);
+    c->spare = NULL;
+    memset(req, 0, sizeof(*req));
+    req->frame = frame;
+    req->conn = c->h;
+    req->shard = (uint16_t)sp_rx_shard_id();
+    req->listener = c->listener;
+    conn_enqueue(c, req);
+    return req;
+}
+
 /* Walks received chunks into frames and hands each to the handler, while reading is allowed. */
 static void conn_process(struct conn *c)
 {
@@ -447,22 +496,16 @@ static void conn_process(struct conn *c)
             return;
         }
         struct sp_net_req *req = NULL;
-        if (r == SP_FRAME_IN_PLACE || r == SP_FRAME_ASSEMBLED) {
-            req = c->spare;
-            c->spare = NULL;
-            memset(req, 0, sizeof(*req));
-            req->frame = frame;
-            req->conn = c->h;
-            req->shard = (uint16_t)sp_rx_shard_id();
-            req->listener = c->listener;
-            if (r == SP_FRAME_IN_PLACE) {
-                ch->refs++;
-                req->chunk = ch;
-            } else {
-                req->owned = (uint8_t *)frame.ptr;
-                req->owned_len = (uint32_t)frame.len;
-            }
-            conn_enqueue(c, req);
+        if (r == SP_FRAME_IN_PLACE) {
+            c->frame_by_frame = false;
+            req = conn_take_req(c, frame);
+            ch->refs++;
+            req->chunk = ch;
+        } else if (r == SP_FRAME_ASSEMBLED) {
+            c->frame_by_frame = frame.len >= RECV_DIRECT_MIN_BYTES;
+            req = conn_take_req(c, frame);
+            req->owned = (uint8_t *)frame.ptr;
+            req->owned_len = (uint32_t)frame.len;
         }
         if (ch->off == ch->len) {
             c->in_head = ch->next;
@@ -488,11 +531,70 @@ static void conn_take_chunk(struct conn *c, struct chunk *ch)
     c->in_tail = ch;
 }
 
+/*
+ * Frees the assembly buffer of an unfinished frame (the connection is
+ * closing), once no recv writes into it any more.
+ */
+static void conn_drop_partial(struct conn *c)
+{
+    SP_ASSERT(!c->recv_direct);
+    void *partial = sp_framer_release(&c->framer);
+    if (partial != NULL) {
+        sp_mem_free(ns->mem, partial, c->framer.size);
+        held_sub(c->framer.size);
+    }
+}
+
+/* A recv into the assembly buffer completed: the frame grew by res bytes. */
+static void recv_tail_done(struct conn *c, int32_t res)
+{
+    if (c->closing) {
+        conn_maybe_finish(c);
+        return;
+    }
+    if (res > 0) {
+        c->last_ns = sp_rx_now_ns();
+        ns->direct_bytes += (uint64_t)res;
+        ns->direct_recvs++;
+        struct sp_slice frame = {0};
+        if (sp_framer_advance(&c->framer, (uint32_t)res, &frame) == SP_FRAME_ASSEMBLED) {
+            c->frame_by_frame = frame.len >= RECV_DIRECT_MIN_BYTES;
+            if (c->draining) {
+                /* Stopping: what was not framed before is dropped, this frame too. */
+                sp_mem_free(ns->mem, (void *)frame.ptr, (uint32_t)frame.len);
+                held_sub(frame.len);
+            } else {
+                struct sp_net_req *req = conn_take_req(c, frame);
+                req->owned = (uint8_t *)frame.ptr;
+                req->owned_len = (uint32_t)frame.len;
+                ns->p->handler.request(ns->p->handler.ctx, req);
+            }
+        }
+    } else if (res == 0) {
+        sp_log_debug("connection %s: closed by peer", c->peer);
+        c->peer_eof = true;
+    } else if (res != -ECANCELED) {
+        sp_log_debug("connection %s: %s", c->peer, strerror(-res));
+        conn_close(c);
+    }
+    if (c->closing) {
+        conn_maybe_finish(c);
+    } else {
+        conn_kick(c);
+    }
+}
+
 static void recv_done(struct sp_io_op *op, int32_t res, uint32_t flags)
 {
     struct conn *c = sp_container_of(op, struct conn, recv_op);
     if (!(flags & SP_IO_F_MORE)) {
         c->recv_armed = false;
+    }
+    if (c->recv_direct) {
+        SP_ASSERT(!c->recv_armed);
+        c->recv_direct = false;
+        recv_tail_done(c, res);
+        return;
     }
     struct chunk *ch = NULL;
     if (flags & SP_IO_F_BUFFER) {
@@ -556,7 +658,7 @@ static void conn_arm_recv(struct conn *c)
         conn_stall(c);
         return;
     }
-    if (ns->br != NULL) {
+    if (ns->br != NULL && !c->frame_by_frame) {
         sp_io_recv_multishot(ns->io, &c->recv_op, c->fd, ns->br);
     } else {
         c->rchunk = chunk_pool_get();
@@ -571,11 +673,47 @@ static void conn_arm_recv(struct conn *c)
 
 static void conn_stop_recv(struct conn *c)
 {
-    /* A plain recv holds only its own chunk; a multishot one would keep taking ring buffers. */
-    if (c->recv_armed && ns->br != NULL && !c->cancel_inflight) {
+    /*
+     * A plain recv holds only its own chunk (or, reading into an assembly
+     * buffer, memory already paid for); a multishot one would keep taking
+     * ring buffers.
+     */
+    if (c->recv_armed && !c->recv_direct && ns->br != NULL && !c->cancel_inflight) {
         c->cancel_inflight = true;
         sp_io_cancel(ns->io, &c->cancel_op, &c->recv_op);
     }
+}
+
+/*
+ * The framer is assembling a frame and every received chunk is framed:
+ * read the rest straight into the assembly buffer. An armed multishot recv
+ * is stopped first when enough is missing (its last completion kicks the
+ * connection again, and the chunks it brought are framed before this runs
+ * again); an armed plain recv is left to complete.
+ */
+static void conn_recv_tail(struct conn *c)
+{
+    uint8_t *tail = NULL;
+    uint32_t missing = 0;
+    bool assembling = sp_framer_tail(&c->framer, &tail, &missing);
+    SP_ASSERT(assembling && c->in_head == NULL);
+    if (c->recv_armed) {
+        if (missing >= RECV_DIRECT_MIN_BYTES) {
+            conn_stop_recv(c);
+        }
+        return;
+    }
+    /* The request the frame becomes, reserved now: the completion cannot wait for one. */
+    if (c->spare == NULL) {
+        c->spare = sp_pool_get(&ns->req_pool);
+        if (c->spare == NULL) {
+            conn_stall(c);
+            return;
+        }
+    }
+    c->recv_direct = true;
+    c->recv_armed = true;
+    sp_io_recv(ns->io, &c->recv_op, c->fd, tail, missing);
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -818,7 +956,9 @@ static void conn_run(struct sp_task *t)
         return;
     }
     if (conn_may_read(c)) {
-        if (!c->recv_armed && !c->starved && c->in_head == NULL && !c->peer_eof) {
+        if (c->in_head == NULL && !c->peer_eof && sp_framer_assembling(&c->framer)) {
+            conn_recv_tail(c);
+        } else if (!c->recv_armed && !c->starved && c->in_head == NULL && !c->peer_eof) {
             conn_arm_recv(c);
         }
     } else {
@@ -864,6 +1004,7 @@ static void conn_maybe_finish(struct conn *c)
     if (c->closing && !c->recv_armed && !c->result_wait && !c->cancel_inflight && !c->task_queued &&
         !c->close_submitted) {
         c->close_submitted = true;
+        conn_drop_partial(c);
         if (c->rchunk != NULL) {
             chunk_unref(c->rchunk);
             c->rchunk = NULL;
@@ -920,10 +1061,8 @@ static void conn_close(struct conn *c)
         chunk_unref(ch);
     }
     c->in_tail = NULL;
-    void *partial = sp_framer_release(&c->framer);
-    if (partial != NULL) {
-        sp_mem_free(ns->mem, partial, c->framer.size);
-        held_sub(c->framer.size);
+    if (!c->recv_direct) {
+        conn_drop_partial(c); /* else once the recv writing into it has completed */
     }
     if (c->spare != NULL) {
         sp_pool_put(&ns->req_pool, c->spare);
@@ -1222,10 +1361,12 @@ void sp_net_shard_fini(void)
         return;
     }
     sp_log_info("shard %d: %llu responses sent (%llu bytes, %llu zero-copy sends); "
-                "reading stopped %llu times by the shard memory bound",
+                "reading stopped %llu times by the shard memory bound; "
+                "%llu bytes of large requests received in place (%llu recvs)",
                 sp_rx_shard_id(), (unsigned long long)ns->resp_sent,
                 (unsigned long long)ns->resp_bytes_sent, (unsigned long long)ns->zc_sends,
-                (unsigned long long)ns->parks);
+                (unsigned long long)ns->parks, (unsigned long long)ns->direct_bytes,
+                (unsigned long long)ns->direct_recvs);
     /* Only connections the drain gave up on are left; their memory goes with the shard. */
     for (struct conn *c = ns->all; c != NULL; c = c->next) {
         close(c->fd);

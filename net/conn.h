@@ -11,7 +11,8 @@
  *        recv into the connection's own buffer)
  *     -> net/frame.h cuts frames: in place in a provided buffer (the buffer
  *        is pinned until the request ends) or assembled into a buffer
- *        charged to the shard memory budget
+ *        charged to the shard memory budget (the rest of a large frame is
+ *        received straight into that buffer by plain recvs)
  *     -> one struct sp_net_req per frame, in arrival order, handed to the
  *        handler, which completes it now or later with sp_net_req_done()
  *     -> responses leave strictly in request order, several at once in one
@@ -190,6 +191,7 @@ struct sp_net_stats {
     uint64_t zc_sends;        /* zero-copy sends submitted */
     uint64_t short_sends;     /* sends that wrote part of their bytes, resumed */
     uint64_t parks;           /* times a connection stopped reading over the shard bound */
+    uint64_t direct_bytes;    /* received straight into assembly buffers (large frames) */
     uint64_t held_bytes;      /* memory net holds now (see above) */
     uint64_t held_max;        /* the shard bound */
 };

@@ -28,6 +28,36 @@ void *sp_framer_release(struct sp_framer *f)
     return body;
 }
 
+bool sp_framer_tail(const struct sp_framer *f, uint8_t **ptr, uint32_t *len)
+{
+    if (f->body == NULL) {
+        return false;
+    }
+    SP_ASSERT_HOT(f->filled < f->size);
+    *ptr = f->body + f->filled;
+    *len = f->size - f->filled;
+    return true;
+}
+
+static enum sp_frame_result framer_finish(struct sp_framer *f, struct sp_slice *frame)
+{
+    if (f->filled < f->size) {
+        return SP_FRAME_NEED_MORE;
+    }
+    *frame = sp_slice_make(f->body, f->size);
+    f->body = NULL;
+    f->filled = 0;
+    f->prefix_have = 0;
+    return SP_FRAME_ASSEMBLED;
+}
+
+enum sp_frame_result sp_framer_advance(struct sp_framer *f, uint32_t n, struct sp_slice *frame)
+{
+    SP_ASSERT(f->body != NULL && n > 0 && n <= f->size - f->filled);
+    f->filled += n;
+    return framer_finish(f, frame);
+}
+
 static uint32_t load_be32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -90,12 +120,5 @@ enum sp_frame_result sp_framer_feed(struct sp_framer *f, const uint8_t **pos, co
     memcpy(f->body + f->filled, p, take);
     f->filled += (uint32_t)take;
     *pos = p + take;
-    if (f->filled < f->size) {
-        return SP_FRAME_NEED_MORE;
-    }
-    *frame = sp_slice_make(f->body, f->size);
-    f->body = NULL;
-    f->filled = 0;
-    f->prefix_have = 0;
-    return SP_FRAME_ASSEMBLED;
+    return framer_finish(f, frame);
 }

@@ -66,6 +66,19 @@ enum sp_frame_result sp_framer_feed(struct sp_framer *f, const uint8_t **pos, co
                                     void *alloc_ctx);
 
 /*
+ * Receiving in place: while a frame is being assembled, its missing bytes
+ * may be read straight into the assembly buffer instead of being fed
+ * through sp_framer_feed(). sp_framer_tail() gives the unfilled rest of the
+ * buffer (borrowed: it lives until the frame is returned or released) and
+ * returns false when no frame is being assembled. sp_framer_advance()
+ * accounts for n bytes written there (1 <= n <= *len of the tail); it
+ * returns SP_FRAME_ASSEMBLED with *frame, as sp_framer_feed() does, once
+ * the frame is complete, else SP_FRAME_NEED_MORE.
+ */
+bool sp_framer_tail(const struct sp_framer *f, uint8_t **ptr, uint32_t *len);
+enum sp_frame_result sp_framer_advance(struct sp_framer *f, uint32_t n, struct sp_slice *frame);
+
+/*
  * Hands back an unfinished assembly buffer (the connection is closing), or
  * NULL when there is none. The caller frees it as it frees frames.
  */
